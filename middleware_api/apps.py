@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MiddlewareApiConfig(AppConfig):
+    name = "middleware_api"
+    verbose_name = "Middleware API"
