@@ -1,0 +1,240 @@
+"""Sealing (proofs.md §5): QUEUED deltas become VERIFIED under a signed tree head, one log at a time.
+
+The `log_state` row lock serializes each log, so any number of seal workers is safe; the claim and the
+seal are separate transactions so a crashed run leaves PROCESSING rows that the next run picks up.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Sum
+from django.utils import timezone
+
+from records.locks import write_serialization
+from records.models import CustomerRecord, Delta, DeltaStatus, SignedTreeHead
+from records.proofs import (
+    ZERO_HASH,
+    canonical_item,
+    content_hash,
+    format_timestamp,
+    from_hex,
+    loads_exact,
+    proof_hash,
+    to_hex,
+)
+from records.scopes import period_of, period_window
+from records.services.log import log_append, log_lock, log_sign
+from webhooks.services import event_record
+
+SEALED_FIELDS = [
+    "status", "chain_index", "leaf_index", "proof_hash", "previous_proof_hash",
+    "verification_reference", "verified_at", "failed_at", "error_code", "error_message",
+]
+
+
+@dataclass
+class SealResult:
+    verified: list[Delta] = field(default_factory=list)
+    failed: list[Delta] = field(default_factory=list)
+    head: SignedTreeHead | None = None
+
+
+def recomputed_content_hash(delta: Delta) -> str:
+    """The contentHash rebuilt from the stored fields alone (what the seal worker and verify trust)."""
+    item = canonical_item(
+        adjusts=loads_exact(delta.adjusts_json) if delta.adjusts_json else None,
+        created_at=format_timestamp(delta.created_at),
+        customer_id=delta.customer_id,
+        delta=Decimal(delta.delta_text),
+        metadata=loads_exact(delta.metadata_json),
+        reason=delta.reason,
+        reference_id=delta.reference_id,
+        vendor_account_id=delta.vendor_account_id,
+    )
+    return to_hex(content_hash(item))
+
+
+def seal_claim(*, tenant_id: str, environment: str, limit: int | None = None) -> int:
+    """Mark up to SEAL_BATCH_SIZE QUEUED deltas of the log PROCESSING, in acceptance order."""
+    with write_serialization(), transaction.atomic():
+        log_lock(tenant_id, environment)
+        ids = list(
+            Delta.objects.filter(tenant_id=tenant_id, environment=environment, status=DeltaStatus.QUEUED)
+            .order_by("id")
+            .values_list("id", flat=True)[: limit or settings.SEAL_BATCH_SIZE]
+        )
+        return Delta.objects.filter(id__in=ids, status=DeltaStatus.QUEUED).update(status=DeltaStatus.PROCESSING)
+
+
+def _fail(delta: Delta, code: str, message: str, now) -> None:
+    delta.status, delta.failed_at = DeltaStatus.FAILED, now
+    delta.error_code, delta.error_message = code, message
+
+
+def _chain(delta: Delta, record: CustomerRecord) -> bytes:
+    """Extend the record's proofHash chain with this delta; returns its contentHash bytes."""
+    content = from_hex(delta.content_hash)
+    previous = from_hex(record.chain_head) if record.chain_head else ZERO_HASH
+    delta.chain_index = record.chain_length
+    delta.previous_proof_hash = to_hex(previous)
+    delta.proof_hash = to_hex(proof_hash(previous, content))
+    record.chain_length += 1
+    record.chain_head = delta.proof_hash
+    return content
+
+
+def seal_run(*, tenant_id: str, environment: str) -> SealResult:
+    """Seal every PROCESSING delta of the log (leftovers of crashed runs included) in one transaction."""
+    from records.services.checkpoints import checkpoints_settle  # sealing settles checkpoints last
+
+    result = SealResult()
+    with write_serialization(), transaction.atomic():
+        log = log_lock(tenant_id, environment)
+        deltas = list(
+            Delta.objects.filter(tenant_id=tenant_id, environment=environment, status=DeltaStatus.PROCESSING)
+            .select_related("customer_record", "adjusts_delta")
+            .order_by("id")
+        )
+        records: dict[str, CustomerRecord] = {}
+        contents: list[bytes] = []
+        now = timezone.now()
+        for delta in deltas:
+            record = records.setdefault(delta.customer_record_id, delta.customer_record)
+            target = delta.adjusts_delta
+            if recomputed_content_hash(delta) != delta.content_hash:
+                _fail(delta, "INTEGRITY_ERROR", "stored fields do not match the contentHash", now)
+            elif target is not None and target.status == DeltaStatus.FAILED:
+                _fail(delta, "ADJUSTED_RECORD_FAILED", "the adjusted delta failed", now)
+            else:
+                contents.append(_chain(delta, record))
+                result.verified.append(delta)
+                continue
+            result.failed.append(delta)
+        if result.verified:
+            result.head = _append_and_sign(log, result.verified, contents)
+        Delta.objects.bulk_update(deltas, SEALED_FIELDS, batch_size=500)
+        CustomerRecord.objects.bulk_update(list(records.values()), ["chain_length", "chain_head"])
+        _events(result)
+        checkpoints_settle(log=log)
+    return result
+
+
+def _append_and_sign(log, verified: list[Delta], contents: list[bytes]) -> SignedTreeHead:
+    start = log.tree_size
+    log_append(log, verified, contents)
+    head = log_sign(log)
+    for offset, delta in enumerate(verified):
+        delta.status = DeltaStatus.VERIFIED
+        delta.leaf_index = start + offset
+        delta.verification_reference = head.reference
+        delta.verified_at = head.signed_at
+    return head
+
+
+def _period_totals(verified: list[Delta]) -> dict[tuple[str, str], list]:
+    """Verified count and net per (record, month) before this run, to which this run's deltas add."""
+    totals: dict[tuple[str, str], list] = {}
+    for delta in verified:
+        key = (delta.customer_record_id, period_of(delta.created_at))
+        if key in totals:
+            continue
+        start, end = period_window(key[1])
+        agg = Delta.objects.filter(
+            customer_record_id=key[0], status=DeltaStatus.VERIFIED, created_at__gte=start, created_at__lt=end
+        ).exclude(pk__in=[d.pk for d in verified]).aggregate(n=Count("id"), net=Sum("amount"))
+        totals[key] = [agg["n"], agg["net"] or Decimal(0)]
+    return totals
+
+
+def _events(result: SealResult) -> None:
+    totals = _period_totals(result.verified)
+    item_hashes: dict[str, list[str]] = defaultdict(list)
+    for delta in result.verified:
+        item_hashes[delta.customer_record_id].append(delta.content_hash)
+    for delta in result.verified:
+        period = totals[(delta.customer_record_id, period_of(delta.created_at))]
+        period[0] += 1
+        period[1] += delta.amount
+        event_record(
+            tenant_id=delta.tenant_id, environment=delta.environment, event_type="delta.verified",
+            data=delta_verified_payload(delta, result.head, item_hashes[delta.customer_record_id], period),
+        )
+    for delta in result.failed:
+        event_record(
+            tenant_id=delta.tenant_id, environment=delta.environment, event_type="delta.failed",
+            data=delta_failed_payload(delta),
+        )
+
+
+def delta_verified_payload(delta: Delta, head: SignedTreeHead, item_hashes: list[str], period: list) -> dict:
+    """webhooks.md §3.1: PacSpace's packet plus the SDK's flat fields."""
+    verified_at = format_timestamp(delta.verified_at)
+    submitted_at = format_timestamp(delta.created_at)
+    latency = int((delta.verified_at - delta.created_at).total_seconds() * 1000)
+    return {
+        "recordId": delta.record_id,
+        "receiptId": delta.proof_hash,
+        "deltaIndex": delta.leaf_index,
+        "sequenceNumber": str(delta.leaf_index),
+        "status": "verified",
+        "verifiedAt": verified_at,
+        "blockTimestamp": verified_at,
+        "verificationReference": delta.verification_reference,
+        "verificationId": delta.verification_reference,
+        "customerId": delta.customer_id,
+        "customerRecordId": delta.customer_record_id,
+        "vendorAccountId": delta.vendor_account_id,
+        "referenceId": delta.reference_id,
+        "amount": delta.amount,
+        "delta": {
+            "customerId": delta.customer_id,
+            "amount": delta.amount,
+            "reason": delta.reason,
+            "referenceId": delta.reference_id,
+            "metadata": loads_exact(delta.metadata_json),
+            "submittedAt": submitted_at,
+        },
+        "proof": {
+            "proofHash": delta.proof_hash,
+            "contentHash": delta.content_hash,
+            "itemHashes": item_hashes,
+            "previousProofHash": delta.previous_proof_hash,
+        },
+        "verification": {"verified": True, "latencyMs": max(latency, 0), "discrepancies": []},
+        "period": {"id": period_of(delta.created_at), "deltaCount": period[0], "netDelta": period[1]},
+        "log": {"leafIndex": delta.leaf_index, "treeSize": head.tree_size, "rootHash": to_hex(bytes(head.root_hash))},
+    }
+
+
+def delta_failed_payload(delta: Delta) -> dict:
+    return {
+        "recordId": delta.record_id,
+        "customerId": delta.customer_id,
+        "customerRecordId": delta.customer_record_id,
+        "vendorAccountId": delta.vendor_account_id,
+        "delta": delta.amount,
+        "amount": delta.amount,
+        "reason": delta.reason,
+        "referenceId": delta.reference_id,
+        "status": "failed",
+        "error": {"code": delta.error_code, "message": delta.error_message},
+        "failedAt": format_timestamp(delta.failed_at),
+        "submittedAt": format_timestamp(delta.created_at),
+    }
+
+
+def seal_until_idle(*, tenant_id: str, environment: str, max_batches: int = 1000) -> int:
+    """Claim and seal batches until the log has no QUEUED delta; returns how many were processed."""
+    processed = 0
+    for _ in range(max_batches):
+        claimed = seal_claim(tenant_id=tenant_id, environment=environment)
+        result = seal_run(tenant_id=tenant_id, environment=environment)
+        processed += len(result.verified) + len(result.failed)
+        if claimed == 0:
+            break
+    return processed
