@@ -102,19 +102,21 @@ def seal_run(*, tenant_id: str, environment: str) -> SealResult:
         )
         records: dict[str, CustomerRecord] = {}
         contents: list[bytes] = []
+        failed_now: set[int] = set()  # the in-memory adjusts targets do not see this run's failures
         now = timezone.now()
         for delta in deltas:
             record = records.setdefault(delta.customer_record_id, delta.customer_record)
             target = delta.adjusts_delta
             if recomputed_content_hash(delta) != delta.content_hash:
                 _fail(delta, "INTEGRITY_ERROR", "stored fields do not match the contentHash", now)
-            elif target is not None and target.status == DeltaStatus.FAILED:
+            elif target is not None and (target.status == DeltaStatus.FAILED or target.pk in failed_now):
                 _fail(delta, "ADJUSTED_RECORD_FAILED", "the adjusted delta failed", now)
             else:
                 contents.append(_chain(delta, record))
                 result.verified.append(delta)
                 continue
             result.failed.append(delta)
+            failed_now.add(delta.pk)
         if result.verified:
             result.head = _append_and_sign(log, result.verified, contents)
         Delta.objects.bulk_update(deltas, SEALED_FIELDS, batch_size=500)

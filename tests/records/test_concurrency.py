@@ -1,0 +1,77 @@
+"""Concurrency claims, with real threads against PostgreSQL."""
+
+import threading
+from unittest import mock
+
+import pytest
+from django.db import connection
+
+from records.models import CustomerRecord, Delta, IdempotencyKey
+from tests.conftest import ApiClient
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def _race(count, call):
+    """Start `count` threads at one barrier; return their results in thread order."""
+    barrier = threading.Barrier(count)
+    results = [None] * count
+
+    def run(index):
+        try:
+            barrier.wait(timeout=10)
+            results[index] = call(index)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+@mock.patch("records.tasks.seal_log.delay")
+def test_twenty_threads_one_idempotency_key_one_delta(_seal, direct_tenant):
+    body = {"customerId": "acct-1", "delta": -1, "reason": "usage"}
+
+    def call(_index):
+        response = ApiClient(direct_tenant.api_key).post("/api/v1/balance/delta", body, headers={"Idempotency-Key": "k"})
+        return response.status_code, response.content
+
+    results = _race(20, call)
+    statuses = [status for status, _ in results]
+    assert statuses.count(201) == 1, statuses
+    assert set(statuses) <= {201, 202}
+    assert Delta.objects.filter(tenant=direct_tenant.tenant).count() == 1
+    created = next(content for status, content in results if status == 201)
+    replay = ApiClient(direct_tenant.api_key).post("/api/v1/balance/delta", body, headers={"Idempotency-Key": "k"})
+    assert replay.status_code == 201 and replay.content == created
+    assert IdempotencyKey.objects.get().is_completed
+
+
+@mock.patch("records.tasks.seal_log.delay")
+def test_concurrent_first_deltas_create_one_record(_seal, direct_tenant):
+    def call(index):
+        return ApiClient(direct_tenant.api_key).post(
+            "/api/v1/balance/delta", {"customerId": "new-customer", "delta": index + 1, "reason": "usage"}).status_code
+
+    assert _race(10, call) == [201] * 10
+    record = CustomerRecord.objects.get(tenant=direct_tenant.tenant)
+    sequences = sorted(Delta.objects.filter(customer_record=record).values_list("intake_sequence", flat=True))
+    assert sequences == list(range(1, 11)) and record.last_intake_sequence == 10
+
+
+@mock.patch("records.tasks.seal_log.delay")
+def test_concurrent_same_reference_gives_one_delta(_seal, direct_tenant):
+    body = {"customerId": "acct-1", "delta": -1, "reason": "usage", "referenceId": "usage:1"}
+
+    def call(_index):
+        response = ApiClient(direct_tenant.api_key).post("/api/v1/balance/delta", body)
+        return response.status_code, response.json()["data"]["recordId"]
+
+    results = _race(10, call)
+    assert sorted(status for status, _ in results) == [200] * 9 + [201]
+    assert len({record_id for _, record_id in results}) == 1
+    assert Delta.objects.filter(tenant=direct_tenant.tenant).count() == 1
