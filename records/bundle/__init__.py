@@ -210,7 +210,9 @@ def _zip_entry(name: str) -> zipfile.ZipInfo:
 _CUSTOMER_FIELDS = ("customerId", "externalCustomerId", "vendorAccountId")
 
 
-def _check_matches_records(records_json: bytes, *, identity: Any, customer: Mapping[str, Any], scope: Any) -> None:
+def _check_matches_records(
+    records_json: bytes, *, identity: Any, customer: Mapping[str, Any], scope: Any
+) -> None:
     # verify.py fails the manifest check when these differ, so refuse to build such a bundle.
     doc = json.loads(records_json, parse_float=Decimal)
     shown = {k: doc["customer"].get(k) for k in _CUSTOMER_FIELDS}

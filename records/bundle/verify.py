@@ -23,11 +23,15 @@ proof-root      (checkpoint bundles) The PacSpace Merkle root over the contentHa
                 to live bundles, which have no checkpoint.
 inclusion       proofs.json names the same log head as checkpoint.txt, covers exactly the sealed
                 records, and every leafHash = SHA-256(0x00 + contentHash) with an audit path that
-                leads to the signed root (RFC 9162 section 2.1.3.2). So every sealed record is in
-                the append-only transparency log.
+                leads to the signed root (RFC 9162 section 2.1.3.2); each verificationReference
+                names a head that covers its leaf. So every sealed record is in the append-only
+                transparency log.
 log-key         log-key.pub names the checkpoint's origin, its key ID recomputes from the public
                 key, and it is the key the checkpoint claims to be signed with.
 signature       The checkpoint's Ed25519 signature verifies with the key in log-key.pub.
+
+All of this proves consistency with the key in log-key.pub; compare that key with the one the
+service publishes (VERIFY.md says where) to know it is the vendor's.
 
 Output: one line per check (PASS / FAIL <check>: <reason> / SKIP <check>: <reason>), then
 RESULT: PASS or RESULT: FAIL. Exit status 0 = no failure, 1 = a check failed, 2 = usage error or
@@ -466,9 +470,9 @@ CHECKS = [("manifest", check_manifest), ("content-hashes", check_content_hashes)
           ("log-key", check_log_key), ("signature", check_signature)]
 
 
-def run(directory: str, out=sys.stdout) -> int:
+def run(directory: str, out=None) -> int:
     """Run every check on an unpacked bundle, print one line each; return 0 (pass) or 1 (fail)."""
-    bundle, failed = Bundle(directory), False
+    bundle, failed, out = Bundle(directory), False, out or sys.stdout
     for name, check in CHECKS:
         try:
             check(bundle)
