@@ -376,3 +376,122 @@ class SignedTreeHead(models.Model):
     @property
     def reference(self) -> str:
         return f"{self.tree_size}:0x{bytes(self.root_hash).hex()}"
+
+
+class SharedRecord(models.Model):
+    """The customer's persistent link (api.md §5): one per customer record, one active handle.
+
+    Step-up failures are counted on this row under its lock, so concurrent attempts cannot race.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        REVOKED = "revoked"
+
+    customer_record = models.OneToOneField(CustomerRecord, on_delete=models.PROTECT, related_name="shared_record")
+    handle = models.CharField(max_length=24, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    policy = models.CharField(max_length=16, choices=Tenant.Policy.choices, blank=True)
+    access_code_hash = models.CharField(max_length=64)
+    access_code_encrypted = models.TextField()
+    code_version = models.PositiveIntegerField(default=1)
+    code_rotated_at = models.DateTimeField(default=timezone.now)
+    issued_at = models.DateTimeField(default=timezone.now)
+    reissue_count = models.PositiveIntegerField(default=0)
+    failure_count = models.PositiveSmallIntegerField(default=0)
+    failure_window_start = models.DateTimeField(null=True, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.handle
+
+
+class AccessLogEntry(models.Model):
+    """Append-only: every view, step-up, export, compare and link change; a viewer hash, never an IP."""
+
+    class Action(models.TextChoices):
+        VIEW = "view"
+        STEP_UP_SUCCESS = "step_up_success"
+        STEP_UP_FAILURE = "step_up_failure"
+        STEP_UP_LOCKED = "step_up_locked"
+        EXPORT = "export"
+        COMPARE = "compare"
+        LINK_REISSUED = "link_reissued"
+        LINK_REVOKED = "link_revoked"
+        CODE_ROTATED = "code_rotated"
+        POLICY_CHANGED = "policy_changed"
+
+    customer_record = models.ForeignKey(CustomerRecord, on_delete=models.PROTECT, related_name="access_log")
+    handle = models.CharField(max_length=24, blank=True)
+    action = models.CharField(max_length=24, choices=Action.choices)
+    actor_type = models.CharField(max_length=32)
+    tier = models.CharField(max_length=16, blank=True)
+    page = models.CharField(max_length=24, blank=True)
+    surface = models.CharField(max_length=8, blank=True)
+    viewer_hash = models.CharField(max_length=32, blank=True)
+    user_agent_family = models.CharField(max_length=32, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    event_sent = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["customer_record", "action", "created_at"], name="access_log_lookup_idx")]
+
+
+def new_export_id() -> str:
+    return new_id("exp")
+
+
+class ExportJob(models.Model):
+    """A pdf or bundle render (api.md §1.12 ExportJob, §4.12); json/csv exports stream and need no job."""
+
+    class Status(models.TextChoices):
+        QUEUED = "QUEUED"
+        RENDERING = "RENDERING"
+        READY = "READY"
+        FAILED = "FAILED"
+        EXPIRED = "EXPIRED"
+
+    class Format(models.TextChoices):
+        JSON = "json"
+        CSV = "csv"
+        PDF = "pdf"
+        BUNDLE = "bundle"
+
+    id = models.CharField(primary_key=True, max_length=24, default=new_export_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    environment = models.CharField(max_length=16, choices=Environment.choices)
+    customer_record = models.ForeignKey(CustomerRecord, on_delete=models.PROTECT, related_name="exports")
+    format = models.CharField(max_length=8, choices=Format.choices)
+    basis = models.CharField(max_length=16)  # checkpoint | live
+    period = models.CharField(max_length=7, blank=True)
+    checkpoint = models.ForeignKey(Checkpoint, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    snapshot = models.CharField(max_length=64)  # checkpoint id, or "live:{lastIntakeSequence}:{lastChainIndex}"
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    requested_by = models.CharField(max_length=32)  # actor type: tenant_api | shared_record_visitor | staff
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.CharField(max_length=300, blank=True)
+    filename = models.CharField(max_length=200, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    size_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    content = models.BinaryField(null=True, blank=True)  # EXPORT_STORAGE=database
+    file_path = models.CharField(max_length=500, blank=True)  # EXPORT_STORAGE=filesystem
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["customer_record", "format", "snapshot"], name="export_reuse_idx"),
+            models.Index(fields=["status", "created_at"], name="export_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.id

@@ -17,6 +17,7 @@ from pacspace.errors import DomainError
 from records.locks import write_serialization
 from records.models import CustomerRecord, Delta, DeltaStatus, Tenant, VendorAccount
 from records.proofs import canonical_item, content_hash, format_timestamp, to_hex
+from records.services.shared_records import shared_record_create
 from records.validation import DeltaItem, ItemInvalid
 from webhooks.services import event_record
 
@@ -194,6 +195,7 @@ def deltas_accept(
         CustomerRecord.objects.filter(pk__in=unused).delete()
         for record in created:
             if record.pk not in unused:
+                shared_record_create(record)
                 _customer_created(record, actor)
         if any(o.delta is not None and not o.replayed for o in outcomes):
             _schedule_seal(tenant.id, environment)

@@ -12,15 +12,18 @@ from django.db import transaction
 from django.utils import timezone
 
 from records.models import (
+    AccessLogEntry,
     ApiKey,
     Checkpoint,
     CustomerRecord,
     Delta,
     Environment,
+    ExportJob,
     IdempotencyKey,
     LogLeaf,
     LogNode,
     LogState,
+    SharedRecord,
     SignedTreeHead,
     Tenant,
     VendorAccount,
@@ -65,6 +68,9 @@ def tenant_purge(tenant: Tenant) -> None:
     SignedTreeHead.objects.filter(log__tenant=tenant).delete()
     LogState.objects.filter(tenant=tenant).delete()
     IdempotencyKey.objects.filter(tenant=tenant).delete()
+    ExportJob.objects.filter(tenant=tenant).delete()
+    AccessLogEntry.objects.filter(customer_record__tenant=tenant).delete()
+    SharedRecord.objects.filter(customer_record__tenant=tenant).delete()
     Delta.objects.filter(tenant=tenant).update(checkpoint=None, adjusts_delta=None)
     Delta.objects.filter(tenant=tenant).delete()
     Checkpoint.objects.filter(tenant=tenant).update(supersedes=None, superseded_by=None)

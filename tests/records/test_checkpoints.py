@@ -6,9 +6,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from records.models import Checkpoint, Delta
+from records.models import Checkpoint, Delta, SharedRecord
 from records.proofs import ZERO_HASH, from_hex, merkle_root, to_hex
 from records.scopes import current_period, period_window
+from records.services.shared_records import access_code
 from tests.records.helpers import emit, seal
 from webhooks.models import Event
 
@@ -157,9 +158,16 @@ def test_receipt_and_invoice_proof(direct_tenant):
     proof = direct_tenant.api.get("/api/v1/balance/invoice-proof/acct-1").json()["data"]
     assert proof["checkpointId"] == checkpoint["checkpointId"] and proof["proofRoot"] == checkpoint["proofRoot"]
     assert proof["publiclyVerifiable"] is True and proof["netChange"] == -10 and proof["deltasCount"] == 2
-    assert proof["verifyUrl"] == f"https://records.example.com/verify/{checkpoint['proofRoot']}"
+    shared = SharedRecord.objects.get(customer_record__customer_id="acct-1")
+    link = f"https://records.example.com/c/{shared.handle}"
+    assert proof["verifyUrl"] == link  # the Shared Record link wins while it is active
     assert proof["verificationApiUrl"] == f"https://records.example.com/api/v1/verify/{checkpoint['proofRoot']}"
-    assert (proof["customerLinkUrl"], proof["customerLinkHost"], proof["accessHint"]) == (None, None, None)
+    assert (proof["customerLinkUrl"], proof["customerLinkHost"]) == (link, "records.example.com")
+    assert proof["accessHint"] == access_code(shared) and len(proof["accessHint"]) == 6
+    SharedRecord.objects.filter(pk=shared.pk).update(status="revoked")
+    revoked = direct_tenant.api.get("/api/v1/balance/invoice-proof/acct-1").json()["data"]
+    assert revoked["verifyUrl"] == f"https://records.example.com/verify/{checkpoint['proofRoot']}"
+    assert (revoked["customerLinkUrl"], revoked["customerLinkHost"], revoked["accessHint"]) == (None, None, None)
     receipt = direct_tenant.api.get("/api/v1/balance/receipt/acct-1").json()["data"]
     assert receipt["deltasCount"] == 2 and receipt["finalBalance"] == -10 and receipt["deltasTruncated"] is False
     assert receipt["windowSummaries"] == [{"period": current_period(), "totalCredits": 2.5, "totalDebits": -12.5,

@@ -284,9 +284,15 @@ def invoice_links(*, record: CustomerRecord, proof_root: str | None, publicly_ve
 
 
 def shared_record_link(record: CustomerRecord) -> dict[str, str | None] | None:
-    """The active Shared Record link of a record, or None (the Shared Record feature adds links)."""
-    getter = getattr(record, "active_shared_link", None)
-    return getter() if callable(getter) else None
+    """The active Shared Record link of a record with its access hint (null under OPEN), or None."""
+    from records.models import SharedRecord
+    from records.services.shared_records import access_code, effective_policy, link_host, link_url
+
+    shared = SharedRecord.objects.filter(customer_record=record, status=SharedRecord.Status.ACTIVE).first()
+    if shared is None:
+        return None
+    hint = None if effective_policy(shared, record.tenant) == "OPEN" else access_code(shared)
+    return {"url": link_url(shared), "host": link_host(), "accessHint": hint}
 
 
 # --- Customers list / detail, gaps, usage ----------------------------------------------------------
