@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.db.models import Model, QuerySet
@@ -23,6 +24,8 @@ from rest_framework.viewsets import GenericViewSet
 
 from pacspace.auth import TenantContext
 from pacspace.errors import DomainError, validation_error
+from pacspace.net import client_ip
+from pacspace.ratelimit import rate_limit_hit
 from pacspace.rendering import ErrorBody
 from records.models import Tenant
 
@@ -177,6 +180,11 @@ class _ScopedMixin:
         self.check_permissions(request)
         self.check_body_size(request)
 
+    def check_throttles(self, request: Request) -> None:
+        context = request.user
+        if isinstance(context, TenantContext):
+            rate_limit_hit(surface="api", subject=context.api_key.id, limit=settings.RATE_LIMIT_PER_MINUTE)
+
     def check_body_size(self, request: Request) -> None:
         if request.method in ("GET", "HEAD", "OPTIONS", "DELETE"):
             return
@@ -213,7 +221,15 @@ class TenantViewSet(_ScopedMixin, GenericViewSet):
 
 
 class PublicAPIView(APIView):
-    """Routes without a key (verify, Shared Record JSON, log key)."""
+    """Routes without a key (verify, Shared Record JSON, log key); limited per client address."""
 
     authentication_classes: list = []
     permission_classes: list = []
+
+    def check_throttles(self, request: Request) -> None:
+        public_rate_limit(request._request)
+
+
+def public_rate_limit(request) -> None:
+    """PUBLIC_RATE_LIMIT_PER_MINUTE per client address (api.md §1.11); also used by the HTML pages."""
+    rate_limit_hit(surface="public", subject=client_ip(request), limit=settings.PUBLIC_RATE_LIMIT_PER_MINUTE)

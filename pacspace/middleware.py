@@ -11,6 +11,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 from pacspace.logs import request_id_var
+from pacspace.metrics import HTTP_DURATION, HTTP_REQUESTS
 
 logger = logging.getLogger("pacspace.request")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -33,16 +34,20 @@ class RequestIdMiddleware:
             response["X-Request-Id"] = request_id
             match = getattr(request, "resolver_match", None)
             tenant = getattr(request, "tenant_id_for_log", None)
+            route = match.route if match else "unmatched"
+            elapsed = time.perf_counter() - started
+            HTTP_REQUESTS.labels(route=route, method=request.method, status=response.status_code).inc()
+            HTTP_DURATION.labels(route=route, method=request.method).observe(elapsed)
             logger.info(
                 "%s %s %s",
                 request.method,
                 request.path,
                 response.status_code,
                 extra={
-                    "route": match.route if match else None,
+                    "route": route,
                     "method": request.method,
                     "status": response.status_code,
-                    "durationMs": round((time.perf_counter() - started) * 1000, 1),
+                    "durationMs": round(elapsed * 1000, 1),
                     **({"tenantId": tenant} if tenant else {}),
                 },
             )

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from pacspace.errors import DomainError
+from pacspace.metrics import DELTAS_ACCEPTED
 from records.locks import write_serialization
 from records.models import CustomerRecord, Delta, DeltaStatus, Tenant, VendorAccount
 from records.proofs import canonical_item, content_hash, format_timestamp, to_hex
@@ -197,7 +198,9 @@ def deltas_accept(
             if record.pk not in unused:
                 shared_record_create(record)
                 _customer_created(record, actor)
-        if any(o.delta is not None and not o.replayed for o in outcomes):
+        accepted = sum(1 for o in outcomes if o.delta is not None and not o.replayed)
+        if accepted:
+            DELTAS_ACCEPTED.labels(environment=environment).inc(accepted)
             _schedule_seal(tenant.id, environment)
     return outcomes
 

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from pacspace.errors import DomainError, validation_error
+from pacspace.metrics import IDEMPOTENCY_REPLAYS
 from records.models import IdempotencyKey, Tenant
 
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -76,6 +77,7 @@ def idempotent_run(
     transaction that also stores its outcome; 5xx outcomes and crashes remove the marker."""
     marker, stored = _claim(tenant=tenant, environment=environment, route=route, key=key, print_=print_)
     if stored is not None:
+        IDEMPOTENCY_REPLAYS.inc()
         return stored, True
     try:
         with transaction.atomic():

@@ -6,6 +6,7 @@ seal are separate transactions so a crashed run leaves PROCESSING rows that the 
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -15,6 +16,14 @@ from django.db import transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
+from pacspace.metrics import (
+    CHECKPOINTS_VERIFIED,
+    DELTAS_FAILED,
+    DELTAS_VERIFIED,
+    SEAL_BATCH,
+    SEAL_DURATION,
+    SEAL_RUNS,
+)
 from records.locks import write_serialization
 from records.models import CustomerRecord, Delta, DeltaStatus, SignedTreeHead
 from records.proofs import (
@@ -93,6 +102,7 @@ def seal_run(*, tenant_id: str, environment: str) -> SealResult:
     from records.services.checkpoints import checkpoints_settle  # sealing settles checkpoints last
 
     result = SealResult()
+    started = time.perf_counter()
     with write_serialization(), transaction.atomic():
         log = log_lock(tenant_id, environment)
         deltas = list(
@@ -122,8 +132,19 @@ def seal_run(*, tenant_id: str, environment: str) -> SealResult:
         Delta.objects.bulk_update(deltas, SEALED_FIELDS, batch_size=500)
         CustomerRecord.objects.bulk_update(list(records.values()), ["chain_length", "chain_head"])
         _events(result)
-        checkpoints_settle(log=log)
+        settled = checkpoints_settle(log=log)
+    _observe(result, environment, settled, started)
     return result
+
+
+def _observe(result: SealResult, environment: str, settled: int, started: float) -> None:
+    SEAL_RUNS.inc()
+    SEAL_BATCH.observe(len(result.verified) + len(result.failed))
+    SEAL_DURATION.observe(time.perf_counter() - started)
+    DELTAS_VERIFIED.labels(environment=environment).inc(len(result.verified))
+    for delta in result.failed:
+        DELTAS_FAILED.labels(environment=environment, code=delta.error_code).inc()
+    CHECKPOINTS_VERIFIED.inc(settled)
 
 
 def _append_and_sign(log, verified: list[Delta], contents: list[bytes]) -> SignedTreeHead:

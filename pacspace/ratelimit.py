@@ -1,0 +1,65 @@
+"""Fixed-window rate limits (api.md §1.11) with an atomic Redis counter.
+
+INCR and EXPIRE run in one MULTI transaction, so concurrent requests never lose a count (DRF's
+cache-based throttle reads, modifies and writes back). Without Redis (the embedded default) a
+process-local counter serves the single process. If Redis is unreachable we fail open: limits are
+a fairness tool, not a reason to refuse billing evidence.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from functools import lru_cache
+
+from django.conf import settings
+
+from pacspace.errors import DomainError
+
+logger = logging.getLogger("pacspace.ratelimit")
+WINDOW_SECONDS = 60
+_local_lock = threading.Lock()
+_local_counts: dict[str, int] = {}
+
+
+@lru_cache(maxsize=1)
+def _redis():
+    import redis
+
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+
+def _count_local(key: str) -> int:
+    with _local_lock:
+        if len(_local_counts) > 100_000:  # old windows: keep memory bounded
+            _local_counts.clear()
+        _local_counts[key] = _local_counts.get(key, 0) + 1
+        return _local_counts[key]
+
+
+def _count(key: str) -> int | None:
+    if not settings.REDIS_URL:
+        return _count_local(key)
+    try:
+        pipe = _redis().pipeline(transaction=True)
+        pipe.incr(key)
+        pipe.expire(key, WINDOW_SECONDS * 2)
+        count, _ = pipe.execute()
+        return int(count)
+    except Exception:  # noqa: BLE001 - fail open, loudly
+        logger.warning("rate limit counter unavailable; allowing request", exc_info=True)
+        return None
+
+
+def rate_limit_hit(*, surface: str, subject: str, limit: int, now: float | None = None) -> None:
+    """Count one request of `subject`; raise RATE_LIMITED past `limit` in the current 60-s window."""
+    now = time.time() if now is None else now
+    window = int(now // WINDOW_SECONDS)
+    count = _count(f"rl:{surface}:{subject}:{window}")
+    if count is not None and count > limit:
+        from pacspace.metrics import RATE_LIMITED
+
+        RATE_LIMITED.labels(surface=surface).inc()
+        retry_after = max(1, int((window + 1) * WINDOW_SECONDS - now))
+        raise DomainError("RATE_LIMITED", "Rate limit exceeded", retry_after=retry_after)
