@@ -75,3 +75,19 @@ def test_invalid_arguments_exit_2():
 def test_log_key_generate(capsys):
     result, code = run_json(capsys, "log_key_generate")
     assert code == 0 and len(result["privateKey"]) == 44 and len(result["publicKey"]) == 44
+
+
+@pytest.mark.django_db
+def test_access_codes_rehash_recomputes_hashes(capsys, direct_tenant, settings):
+    from records.models import SharedRecord
+    from records.services.shared_records import access_code, code_hash
+    from tests.records.helpers import emit
+
+    emit(direct_tenant, "acct-1")
+    shared = SharedRecord.objects.get()
+    settings.ACCESS_CODE_HMAC_KEY = b"a-new-derived-key-after-rotation"
+    assert shared.access_code_hash != code_hash(shared.customer_record_id, access_code(shared))
+    result, code = run_json(capsys, "access_codes_rehash")
+    assert (result, code) == ({"rehashed": 1}, 0)
+    shared.refresh_from_db()
+    assert shared.access_code_hash == code_hash(shared.customer_record_id, access_code(shared))
