@@ -15,7 +15,7 @@ from django.utils import timezone
 from pacspace.errors import DomainError, validation_error
 from pacspace.ids import is_id
 from records.models import AccessLogEntry, Checkpoint, CustomerRecord
-from records.scopes import current_period, period_window
+from records.scopes import PERIOD_PATTERN, current_period, period_window
 from records.selectors.shared import entry_out, visible_deltas
 from records.services.checkpoints import covered_deltas
 from records.services.shared_records import access_log_write, customer_event
@@ -57,8 +57,8 @@ def side_from_checkpoint(record: CustomerRecord, checkpoint_id: Any) -> Side:
 
 
 def side_from_period(record: CustomerRecord, period: Any, field: str = "period") -> Side:
-    if not isinstance(period, str):
-        raise validation_error({field: ["must be YYYY-MM"]})
+    if not isinstance(period, str) or not PERIOD_PATTERN.fullmatch(period):
+        raise validation_error({field: ["must be YYYY-MM with a month 01–12"]})
     start, end = period_window(period)
     if period > current_period():
         raise validation_error({field: ["must not be after the current period"]})
