@@ -121,9 +121,11 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
+    """Say loudly when service-only tests did not run (make test outside CI without PostgreSQL/Redis)."""
     skipped = terminalreporter.stats.get("skipped", [])
-    if skipped:
+    service = [r for r in skipped if "needs PostgreSQL" in str(r.longrepr) or "needs Redis" in str(r.longrepr)]
+    if service:
         terminalreporter.write_line(
-            f"NOTE: {len(skipped)} test(s) skipped because a service was unavailable (see the reasons above)",
+            f"NOTE: {len(service)} test(s) skipped because a service was unavailable (see the reasons above)",
             yellow=True,
         )
