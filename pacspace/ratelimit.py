@@ -24,7 +24,7 @@ _local_counts: dict[str, int] = {}
 
 
 @lru_cache(maxsize=1)
-def _redis():
+def redis_client():
     import redis
 
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5)
@@ -42,7 +42,7 @@ def _count(key: str) -> int | None:
     if not settings.REDIS_URL:
         return _count_local(key)
     try:
-        pipe = _redis().pipeline(transaction=True)
+        pipe = redis_client().pipeline(transaction=True)
         pipe.incr(key)
         pipe.expire(key, WINDOW_SECONDS * 2)
         count, _ = pipe.execute()

@@ -104,9 +104,9 @@ def checkpoints_commit(
 
 
 def _schedule_seal(tenant_id: str, environment: str) -> None:
-    from records.tasks import seal_log
+    from records.tasks import seal_soon
 
-    transaction.on_commit(lambda: seal_log.delay(tenant_id, environment))
+    transaction.on_commit(lambda: seal_soon(tenant_id, environment))
 
 
 def _is_settled(checkpoint: Checkpoint) -> bool:

@@ -221,6 +221,6 @@ def _customer_created(record: CustomerRecord, actor: dict[str, Any]) -> None:
 
 
 def _schedule_seal(tenant_id: str, environment: str) -> None:
-    from records.tasks import seal_log  # tasks import services; import here to keep that direction
+    from records.tasks import seal_soon  # tasks import services; import here to keep that direction
 
-    transaction.on_commit(lambda: seal_log.delay(tenant_id, environment))
+    transaction.on_commit(lambda: seal_soon(tenant_id, environment))

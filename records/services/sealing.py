@@ -6,14 +6,16 @@ seal are separate transactions so a crashed run leaves PROCESSING rows that the 
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Sum
+from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from pacspace.metrics import (
@@ -107,15 +109,15 @@ def seal_run(*, tenant_id: str, environment: str) -> SealResult:
         log = log_lock(tenant_id, environment)
         deltas = list(
             Delta.objects.filter(tenant_id=tenant_id, environment=environment, status=DeltaStatus.PROCESSING)
-            .select_related("customer_record", "adjusts_delta")
+            .select_related("adjusts_delta")
             .order_by("id")
         )
-        records: dict[str, CustomerRecord] = {}
+        records = _lock_records({delta.customer_record_id for delta in deltas})
         contents: list[bytes] = []
         failed_now: set[int] = set()  # the in-memory adjusts targets do not see this run's failures
         now = timezone.now()
         for delta in deltas:
-            record = records.setdefault(delta.customer_record_id, delta.customer_record)
+            record = records[delta.customer_record_id]
             target = delta.adjusts_delta
             if recomputed_content_hash(delta) != delta.content_hash:
                 _fail(delta, "INTEGRITY_ERROR", "stored fields do not match the contentHash", now)
@@ -129,7 +131,7 @@ def seal_run(*, tenant_id: str, environment: str) -> SealResult:
             failed_now.add(delta.pk)
         if result.verified:
             result.head = _append_and_sign(log, result.verified, contents)
-        Delta.objects.bulk_update(deltas, SEALED_FIELDS, batch_size=500)
+        _write_sealed(deltas)
         CustomerRecord.objects.bulk_update(list(records.values()), ["chain_length", "chain_head"])
         _events(result)
         settled = checkpoints_settle(log=log)
@@ -147,6 +149,44 @@ def _observe(result: SealResult, environment: str, settled: int, started: float)
     CHECKPOINTS_VERIFIED.inc(settled)
 
 
+def _lock_records(ids: set[str]) -> dict[str, CustomerRecord]:
+    """Lock the records whose chains advance, in the (customerId, id) order emits lock them in:
+    one global order means a seal and a batch ingest can never deadlock on each other's rows."""
+    rows = CustomerRecord.objects.select_for_update().filter(pk__in=ids).order_by("customer_id", "id")
+    return {record.pk: record for record in rows}
+
+
+def _write_sealed(deltas: list[Delta]) -> None:
+    """One UPDATE … FROM unnest(…) on PostgreSQL (bulk_update's CASE per column is ~15x slower)."""
+    if not deltas:
+        return
+    if connection.vendor != "postgresql":
+        Delta.objects.bulk_update(deltas, SEALED_FIELDS, batch_size=500)
+        return
+    columns = {
+        "id": ("bigint", [d.pk for d in deltas]),
+        "status": ("varchar", [d.status for d in deltas]),
+        "chain_index": ("bigint", [d.chain_index for d in deltas]),
+        "leaf_index": ("bigint", [d.leaf_index for d in deltas]),
+        "proof_hash": ("varchar", [d.proof_hash for d in deltas]),
+        "previous_proof_hash": ("varchar", [d.previous_proof_hash for d in deltas]),
+        "verification_reference": ("varchar", [d.verification_reference for d in deltas]),
+        "verified_at": ("timestamptz", [d.verified_at for d in deltas]),
+        "failed_at": ("timestamptz", [d.failed_at for d in deltas]),
+        "error_code": ("varchar", [d.error_code for d in deltas]),
+        "error_message": ("varchar", [d.error_message for d in deltas]),
+    }
+    names = [name for name in columns if name != "id"]
+    sets = ", ".join(f"{name} = v.{name}" for name in names)
+    arrays = ", ".join(f"%s::{kind}[]" for kind, _ in columns.values())
+    sql = (
+        f"UPDATE {Delta._meta.db_table} AS d SET {sets} "
+        f"FROM unnest({arrays}) AS v({', '.join(columns)}) WHERE d.id = v.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [values for _, values in columns.values()])
+
+
 def _append_and_sign(log, verified: list[Delta], contents: list[bytes]) -> SignedTreeHead:
     start = log.tree_size
     log_append(log, verified, contents)
@@ -160,17 +200,23 @@ def _append_and_sign(log, verified: list[Delta], contents: list[bytes]) -> Signe
 
 
 def _period_totals(verified: list[Delta]) -> dict[tuple[str, str], list]:
-    """Verified count and net per (record, month) before this run, to which this run's deltas add."""
-    totals: dict[tuple[str, str], list] = {}
-    for delta in verified:
-        key = (delta.customer_record_id, period_of(delta.created_at))
+    """Verified count and net per (record, month) before this run, in one grouped query."""
+    keys = {(d.customer_record_id, period_of(d.created_at)) for d in verified}
+    totals: dict[tuple[str, str], list] = {key: [0, Decimal(0)] for key in keys}
+    if not keys:
+        return totals
+    earliest = min(period_window(period)[0] for _, period in keys)
+    rows = (
+        Delta.objects.filter(customer_record_id__in={record for record, _ in keys}, status=DeltaStatus.VERIFIED,
+                             created_at__gte=earliest)
+        .exclude(pk__in=[d.pk for d in verified])
+        .annotate(month=TruncMonth("created_at", tzinfo=dt.UTC))
+        .values("customer_record_id", "month").annotate(n=Count("id"), net=Sum("amount"))
+    )
+    for row in rows:
+        key = (row["customer_record_id"], row["month"].strftime("%Y-%m"))
         if key in totals:
-            continue
-        start, end = period_window(key[1])
-        agg = Delta.objects.filter(
-            customer_record_id=key[0], status=DeltaStatus.VERIFIED, created_at__gte=start, created_at__lt=end
-        ).exclude(pk__in=[d.pk for d in verified]).aggregate(n=Count("id"), net=Sum("amount"))
-        totals[key] = [agg["n"], agg["net"] or Decimal(0)]
+            totals[key] = [row["n"], row["net"] or Decimal(0)]
     return totals
 
 
