@@ -1,17 +1,21 @@
 from django.contrib import admin
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from pacspace import health
+from pacspace import health, jsonout
 from pacspace.errors import DomainError
+from pacspace.metrics import metrics_view
+from records.public import urls as public_urls
 
 
-def _json_error(code: str, message: str) -> JsonResponse:
-    return JsonResponse(DomainError(code, message).body(), status=DomainError(code, message).status)
+def _json_error(code: str, message: str) -> HttpResponse:
+    """The same compact bytes the API renderer writes for a view's error."""
+    error = DomainError(code, message)
+    return HttpResponse(jsonout.dumps(error.body()), status=error.status, content_type="application/json")
 
 
-def api_not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+def api_not_found(request: HttpRequest, *args, **kwargs) -> HttpResponse:
     return _json_error("NOT_FOUND", "Not found")
 
 
@@ -34,6 +38,7 @@ def handler500(request: HttpRequest):
 urlpatterns = [
     path("healthz", health.healthz),
     path("readyz", health.readyz),
+    path("metrics", metrics_view),
     path("admin/", admin.site.urls),
     path(
         "api/schema",
@@ -46,7 +51,10 @@ urlpatterns = [
         name="swagger-ui",
     ),
     path("api/v1/", include("records.api.urls")),
+    path("api/v1/", include("webhooks.urls")),
     path("api/v1/middleware/", include("middleware_api.urls")),
+    path("api/v1/", include(public_urls.api_urlpatterns)),
     # Anything else under /api/ (including trailing-slash variants) is a JSON 404, also in DEBUG.
     re_path(r"^api/", api_not_found),
+    path("", include(public_urls.page_urlpatterns)),
 ]

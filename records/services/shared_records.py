@@ -241,18 +241,22 @@ def step_up_verify(*, shared: SharedRecord, value: str, visitor: Visitor, surfac
         record = shared.customer_record
         if effective_policy(shared) == Tenant.Policy.OPEN:
             return StepUpResult(token=None, expires_at=None)
-        if shared.locked_until and shared.locked_until > now:
+        is_locked = bool(shared.locked_until and shared.locked_until > now)
+        if is_locked:
             access_log_write(record=record, action=Action.STEP_UP_LOCKED, actor=visitor.actor(), handle=shared.handle,
                              surface=surface, visitor=visitor)
-            raise _lock_error(shared.locked_until, now)
-        if hmac.compare_digest(code_hash(record.id, normalize_code(value)), shared.access_code_hash):
+        elif hmac.compare_digest(code_hash(record.id, normalize_code(value)), shared.access_code_hash):
             shared.failure_count, shared.failure_window_start = 0, None
             shared.save(update_fields=["failure_count", "failure_window_start"])
             access_log_write(record=record, action=Action.STEP_UP_SUCCESS, actor=visitor.actor(), handle=shared.handle,
                              surface=surface, visitor=visitor)
             token = step_up_token(shared)
             return StepUpResult(token=token, expires_at=step_up_expiry(token, shared))
-        remaining = _count_failure(shared, record, visitor, surface, now)
+        else:
+            remaining = _count_failure(shared, record, visitor, surface, now)
+    # Raised after the block: raising inside it would roll back the access-log entry just written.
+    if is_locked:
+        raise _lock_error(shared.locked_until, now)
     if remaining is None:
         raise DomainError("ACCESS_CODE_INVALID", "Wrong access code", details={"attemptsRemaining": 0})
     raise DomainError("ACCESS_CODE_INVALID", "Wrong access code", details={"attemptsRemaining": remaining})
@@ -264,9 +268,13 @@ def _count_failure(shared: SharedRecord, record: CustomerRecord, visitor: Visito
     if shared.failure_window_start is None or now - shared.failure_window_start > window:
         shared.failure_count, shared.failure_window_start = 0, now
     shared.failure_count += 1
+    starts_lockout = shared.failure_count >= settings.STEP_UP_MAX_FAILURES
+    locked_until = now + dt.timedelta(minutes=settings.STEP_UP_LOCKOUT_MINUTES) if starts_lockout else None
+    # The failure that starts a lockout says so, which is how lockouts are counted (close package, readiness).
     access_log_write(record=record, action=Action.STEP_UP_FAILURE, actor=visitor.actor(), handle=shared.handle,
-                     surface=surface, visitor=visitor)
-    if shared.failure_count < settings.STEP_UP_MAX_FAILURES:
+                     surface=surface, visitor=visitor,
+                     detail={"lockedUntil": format_timestamp(locked_until)} if starts_lockout else None)
+    if not starts_lockout:
         shared.save(update_fields=["failure_count", "failure_window_start"])
         return settings.STEP_UP_MAX_FAILURES - shared.failure_count
     distinct = (
@@ -274,7 +282,7 @@ def _count_failure(shared: SharedRecord, record: CustomerRecord, visitor: Visito
                                       created_at__gte=shared.failure_window_start)
         .values("viewer_hash").distinct().count()
     )
-    shared.locked_until = now + dt.timedelta(minutes=settings.STEP_UP_LOCKOUT_MINUTES)
+    shared.locked_until = locked_until
     shared.failure_count, shared.failure_window_start = 0, None
     shared.save(update_fields=["failure_count", "failure_window_start", "locked_until"])
     customer_event(record, "customer.step_up_failed_repeatedly", visitor.actor(),
