@@ -19,6 +19,10 @@ def _beat_schedule() -> dict:
     return {
         "seal-pending": {"task": "records.tasks.seal_pending", "schedule": float(settings.SEAL_INTERVAL_SECONDS)},
         "idempotency-prune": {"task": "records.tasks.prune_idempotency_keys", "schedule": 3600.0},
+        "exports-requeue-stale": {"task": "records.tasks.requeue_stale_exports", "schedule": 300.0},
+        "exports-expire": {"task": "records.tasks.expire_exports", "schedule": 3600.0},
+        "webhooks-dispatch-due": {"task": "webhooks.tasks.dispatch_due", "schedule": 10.0},
+        "webhook-log-prune": {"task": "webhooks.tasks.prune_deliveries", "schedule": 86400.0},
     }
 
 

@@ -21,6 +21,7 @@ CHECKPOINTS_VERIFIED = Counter("checkpoints_verified_total", "Checkpoints verifi
 IDEMPOTENCY_REPLAYS = Counter("idempotency_replays_total", "Idempotency-Key replays")
 RATE_LIMITED = Counter("rate_limited_total", "Requests refused by rate limits", ["surface"])
 DELTAS_PENDING = Gauge("deltas_pending", "QUEUED or PROCESSING deltas", ["environment"], multiprocess_mode="max")
+WEBHOOK_DELIVERIES_PENDING = Gauge("webhook_deliveries_pending", "PENDING webhook deliveries", multiprocess_mode="max")
 
 
 def _collect_pending() -> None:
@@ -35,6 +36,9 @@ def _collect_pending() -> None:
     found = {row["environment"]: row["n"] for row in rows}
     for environment in ("sandbox", "production"):
         DELTAS_PENDING.labels(environment=environment).set(found.get(environment, 0))
+    from webhooks.models import Delivery
+
+    WEBHOOK_DELIVERIES_PENDING.set(Delivery.objects.filter(status=Delivery.Status.PENDING).count())
 
 
 def _registry():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema as DrfAutoSchema
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -61,3 +62,11 @@ def envelope_hook(result: dict[str, Any], generator, request, public) -> dict[st
                 "default", {"description": "Error", "content": {"application/json": {"schema": error_ref}}}
             )
     return result
+
+
+class AutoSchema(DrfAutoSchema):
+    """Our list actions answer a page object ({items, total, …} or a PacSpace shape), never a bare
+    array, so the documented serializer is the whole `data` and must not be wrapped in an array."""
+
+    def _is_list_view(self, serializer=None) -> bool:
+        return False

@@ -101,6 +101,16 @@ def anonymous() -> ApiClient:
     return ApiClient(None)
 
 
+@pytest.fixture
+def staff(db) -> Client:
+    """A logged-in superuser for Django admin pages."""
+    from django.contrib.auth.models import User
+
+    client = Client()
+    client.force_login(User.objects.create_superuser("ops", "ops@example.com", "pw"))
+    return client
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     """Skip service-only tests, with the reason, when make test fell back (never with CI=true)."""
     import os

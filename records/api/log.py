@@ -19,6 +19,7 @@ from records.api.base import BalanceView
 from records.models import LogState, SignedTreeHead
 from records.services.log import latest_head, log_consistency, log_inclusion, log_of, log_origin
 from records.signing import log_signer
+from records.tlog import NoteError
 
 
 class LogCheckpointView(BalanceView):
@@ -93,8 +94,12 @@ class LogKeyView(PublicAPIView):
         data = {"algorithm": "Ed25519", "publicKey": current, "publicKeyPem": _pem(current), "keys": keys}
         origin = query_str(request, "origin") or self._own_origin(request)
         if origin:
+            try:
+                verifier = signer.verifier_key(origin)
+            except NoteError as exc:  # a C2SP key name has no whitespace and no "+"
+                raise validation_error({"origin": ["is not a valid log origin"]}) from exc
             data.update({"origin": origin, "keyName": origin, "keyId": signer.key_id(origin).hex(),
-                         "verifierKey": signer.verifier_key(origin)})
+                         "verifierKey": verifier})
         return Response(data)
 
     @staticmethod

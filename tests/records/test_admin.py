@@ -1,20 +1,11 @@
 import re
 
-import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 
 from pacspace.auth import hash_secret
 from records.models import ApiKey
 from tests.conftest import ApiClient
 
-
-@pytest.fixture
-def staff(db) -> Client:
-    user = User.objects.create_superuser("ops", "ops@example.com", "pw")
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_admin_shows_new_key_once(staff, direct_tenant):

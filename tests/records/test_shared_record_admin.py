@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 
 from records.models import AccessLogEntry, CustomerRecord
@@ -22,12 +20,6 @@ from webhooks.models import Event
 
 CHANGELIST = "/admin/records/customerrecord/"
 
-
-@pytest.fixture
-def staff(db) -> Client:
-    client = Client()
-    client.force_login(User.objects.create_superuser("ops", "ops@example.com", "pw"))
-    return client
 
 
 def change_url(record: CustomerRecord) -> str:

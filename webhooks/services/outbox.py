@@ -1,0 +1,67 @@
+"""The transactional outbox (webhooks.md §5.1): an event and its deliveries commit with the state change."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from pacspace import jsonout
+from records.proofs import format_timestamp
+from webhooks.models import Delivery, Endpoint, Event
+from webhooks.services.dispatch import enqueue_on_commit
+
+ENDPOINT_DISABLED = "ENDPOINT_DISABLED"
+
+
+def event_record(*, tenant_id: str, environment: str, event_type: str, data: dict[str, Any]) -> Event:
+    """One outbox event plus one delivery per endpoint; all of it commits or rolls back with the caller."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("event_record must run inside the transaction of the state change")
+    event = event_write(tenant_id=tenant_id, environment=environment, event_type=event_type, data=data)
+    endpoints = Endpoint.objects.filter(tenant_id=tenant_id, environment=environment, deleted_at__isnull=True)
+    deliveries = Delivery.objects.bulk_create([_delivery_for(event, endpoint) for endpoint in endpoints])
+    enqueue_on_commit([d.pk for d in deliveries if d.status == Delivery.Status.PENDING])
+    return event
+
+
+def event_write(*, tenant_id: str, environment: str, event_type: str, data: dict[str, Any]) -> Event:
+    """The event row alone; its body is serialized here, once, and every attempt sends these bytes."""
+    created = timezone.now()
+    event = Event(tenant_id=tenant_id, environment=environment, type=event_type, created_at=created)
+    stamp = format_timestamp(created)
+    envelope = {
+        "id": event.id,
+        "event": event_type,
+        "tenantId": tenant_id,
+        "environment": environment,
+        "createdAt": stamp,
+        "timestamp": stamp,
+        "data": data,
+    }
+    event.body = jsonout.dumps(envelope)
+    # The JSON column keeps a queryable copy; the stored body stays the bytes that are sent.
+    event.payload = json.loads(event.body)
+    event.save(force_insert=True)
+    return event
+
+
+def _delivery_for(event: Event, endpoint: Endpoint) -> Delivery:
+    delivery = Delivery(
+        tenant_id=event.tenant_id,
+        environment=event.environment,
+        event=event,
+        endpoint=endpoint,
+        created_at=event.created_at,
+    )
+    if endpoint.is_enabled:
+        delivery.status = Delivery.Status.PENDING
+        delivery.next_attempt_at = event.created_at
+        delivery.enqueued_at = event.created_at  # the on-commit message is its first queue message
+    else:
+        # Kept so the log shows the event was not sent; a manual retry after re-enabling sends it.
+        delivery.status = Delivery.Status.FAILED
+        delivery.last_error = ENDPOINT_DISABLED
+    return delivery

@@ -1,0 +1,208 @@
+"""One webhook HTTP attempt with the send-time target check (webhooks.md §5.3, §5.6).
+
+No ORM and no settings: the caller passes the timeout and whether private targets are allowed.
+The host is resolved once, every address is checked, and the connection goes to a checked address
+while `Host` and the TLS server name stay the URL's host, so DNS re-binding between the check and
+the connect cannot move the request. Redirects are never followed (there is no client that could).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import ssl
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from urllib.parse import SplitResult, urlsplit
+
+import certifi
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import SSLError as Urllib3SSLError
+from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
+from urllib3.util.ssl_match_hostname import CertificateError as Urllib3CertificateError
+
+from webhooks.targets import TargetNotAllowed, is_allowed_address, validate_endpoint_url
+
+# Attempt error codes (webhooks.md §5.3).
+TIMEOUT = "TIMEOUT"
+CONNECTION_ERROR = "CONNECTION_ERROR"
+TLS_ERROR = "TLS_ERROR"
+TARGET_NOT_ALLOWED = "TARGET_NOT_ALLOWED"
+HTTP_STATUS = "HTTP_STATUS"
+REDIRECT = "REDIRECT"
+
+# Address check results, as stored on the attempt.
+CHECK_ALLOWED = "allowed"
+CHECK_REFUSED = "refused"
+CHECK_SKIPPED = "skipped"
+CHECK_UNRESOLVED = "unresolved"
+
+RESPONSE_EXCERPT_BYTES = 2048
+USER_AGENT = "pacspace-verified-records-webhooks/1"
+CA_BUNDLE = certifi.where()  # the same trust store as `requests`; tests point it at their own CA
+
+
+@dataclass(frozen=True)
+class Outcome:
+    address_check: str
+    addresses: tuple[str, ...] = ()
+    status_code: int | None = None
+    latency_ms: int | None = None
+    error: str = ""
+    response_body: str = ""
+
+    @property
+    def is_success(self) -> bool:
+        return not self.error
+
+
+def resolve(host: str, port: int, *, timeout: float) -> tuple[str, ...]:
+    """A and AAAA answers in resolver order. getaddrinfo has no timeout, so it runs in a thread we
+    stop waiting for."""
+    try:
+        return (str(ipaddress.ip_address(host)),)
+    except ValueError:
+        pass
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhook-dns")
+    try:
+        infos = pool.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM).result(timeout=timeout)
+    finally:
+        pool.shutdown(wait=False)
+    return tuple(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def post(*, url: str, body: bytes, headers: dict[str, str], timeout: float, allow_private: bool) -> Outcome:
+    """POST `body` to `url`; never raises for network trouble, the outcome carries the error code."""
+    deadline = time.monotonic() + timeout
+    try:
+        validate_endpoint_url(url, allow_private=allow_private)
+    except TargetNotAllowed:
+        return Outcome(CHECK_REFUSED, error=TARGET_NOT_ALLOWED)
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        addresses = resolve(parts.hostname, port, timeout=timeout)
+    except TimeoutError:
+        return Outcome(CHECK_UNRESOLVED, error=TIMEOUT)
+    except OSError:
+        return Outcome(CHECK_UNRESOLVED, error=CONNECTION_ERROR)
+    check = _check(addresses, allow_private=allow_private)
+    if check == CHECK_REFUSED:
+        return Outcome(check, addresses, error=TARGET_NOT_ALLOWED)
+    started = time.monotonic()
+    status, excerpt, error = _exchange(parts, port, addresses, body, headers, deadline)
+    latency_ms = round((time.monotonic() - started) * 1000)
+    return Outcome(check, addresses, status, latency_ms, error, excerpt.decode("utf-8", errors="replace"))
+
+
+def _check(addresses: tuple[str, ...], *, allow_private: bool) -> str:
+    if allow_private:
+        return CHECK_SKIPPED
+    # Every answer must pass: a name with one private address could be connected to that one.
+    if addresses and all(is_allowed_address(address) for address in addresses):
+        return CHECK_ALLOWED
+    return CHECK_REFUSED
+
+
+def _exchange(
+    parts: SplitResult,
+    port: int,
+    addresses: tuple[str, ...],
+    body: bytes,
+    headers: dict[str, str],
+    deadline: float,
+) -> tuple[int | None, bytes, str]:
+    """(status, first bytes of the body, error code) from the first address that accepts a connection."""
+    error = CONNECTION_ERROR
+    for address in addresses:
+        connection = _connection(parts, address, port, timeout=max(deadline - time.monotonic(), 0.001))
+        watchdog = _Watchdog(connection, deadline)
+        try:
+            status, excerpt = _request(connection, parts, body, headers)
+        except NewConnectionError:
+            error = TIMEOUT if watchdog.fired else CONNECTION_ERROR
+            continue  # this address refused or is unreachable; the next one passed the same check
+        except Exception as exc:  # noqa: BLE001 - every failure of the exchange becomes an error code
+            return None, b"", TIMEOUT if watchdog.fired else _error_code(exc)
+        finally:
+            watchdog.cancel()
+            connection.close()
+        if watchdog.fired:
+            return None, b"", TIMEOUT  # the answer was cut off at the deadline, however it began
+        return status, excerpt, _status_error(status)
+    return None, b"", error
+
+
+def _connection(parts: SplitResult, address: str, port: int, *, timeout: float) -> HTTPConnection:
+    if parts.scheme == "https":
+        return HTTPSConnection(
+            address,
+            port,
+            timeout=timeout,
+            server_hostname=parts.hostname,
+            assert_hostname=parts.hostname,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=CA_BUNDLE,
+        )
+    return HTTPConnection(address, port, timeout=timeout)
+
+
+def _request(
+    connection: HTTPConnection, parts: SplitResult, body: bytes, headers: dict[str, str]
+) -> tuple[int, bytes]:
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    connection.request(
+        "POST",
+        target,
+        body=body,
+        headers={**headers, "Host": host, "User-Agent": USER_AGENT},
+        preload_content=False,
+    )
+    response = connection.getresponse()
+    excerpt = response.read(RESPONSE_EXCERPT_BYTES, decode_content=False)
+    return response.status, excerpt
+
+
+def _status_error(status: int) -> str:
+    if 200 <= status < 300:
+        return ""
+    return REDIRECT if 300 <= status < 400 else HTTP_STATUS
+
+
+def _error_code(exc: BaseException) -> str:
+    if isinstance(exc, (ssl.SSLError, ssl.CertificateError, Urllib3SSLError, Urllib3CertificateError)):
+        return TLS_ERROR
+    if isinstance(exc, (TimeoutError, Urllib3TimeoutError)):
+        return TIMEOUT
+    return CONNECTION_ERROR
+
+
+class _Watchdog:
+    """Shuts the socket down at the deadline: socket timeouts bound each read, not the whole answer,
+    and a receiver that trickles bytes must not hold a worker past WEBHOOK_TIMEOUT_SECONDS."""
+
+    def __init__(self, connection: HTTPConnection, deadline: float) -> None:
+        self.fired = False
+        self._connection = connection
+        self._timer = threading.Timer(max(deadline - time.monotonic(), 0), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        sock = self._connection.sock
+        if sock is not None:
+            try:
+                # The plain-socket shutdown also unblocks a TLS read in progress on the same descriptor.
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cancel(self) -> None:
+        self._timer.cancel()
