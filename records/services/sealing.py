@@ -40,7 +40,7 @@ from records.proofs import (
 )
 from records.scopes import period_of, period_window
 from records.services.log import log_append, log_lock, log_sign
-from webhooks.services import event_record
+from webhooks.services import events_record
 
 SEALED_FIELDS = [
     "status", "chain_index", "leaf_index", "proof_hash", "previous_proof_hash",
@@ -221,23 +221,23 @@ def _period_totals(verified: list[Delta]) -> dict[tuple[str, str], list]:
 
 
 def _events(result: SealResult) -> None:
+    """delta.verified / delta.failed outbox rows for this run, written in bulk (one log per run)."""
+    deltas = result.verified + result.failed
+    if not deltas:
+        return
     totals = _period_totals(result.verified)
     item_hashes: dict[str, list[str]] = defaultdict(list)
     for delta in result.verified:
         item_hashes[delta.customer_record_id].append(delta.content_hash)
+    events = []
     for delta in result.verified:
         period = totals[(delta.customer_record_id, period_of(delta.created_at))]
         period[0] += 1
         period[1] += delta.amount
-        event_record(
-            tenant_id=delta.tenant_id, environment=delta.environment, event_type="delta.verified",
-            data=delta_verified_payload(delta, result.head, item_hashes[delta.customer_record_id], period),
-        )
-    for delta in result.failed:
-        event_record(
-            tenant_id=delta.tenant_id, environment=delta.environment, event_type="delta.failed",
-            data=delta_failed_payload(delta),
-        )
+        payload = delta_verified_payload(delta, result.head, item_hashes[delta.customer_record_id], period)
+        events.append(("delta.verified", payload))
+    events += [("delta.failed", delta_failed_payload(delta)) for delta in result.failed]
+    events_record(tenant_id=deltas[0].tenant_id, environment=deltas[0].environment, events=events)
 
 
 def delta_verified_payload(delta: Delta, head: SignedTreeHead, item_hashes: list[str], period: list) -> dict:

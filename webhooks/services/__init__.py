@@ -11,7 +11,7 @@ from webhooks.services.endpoints import (
     endpoint_update,
     endpoint_url_clean,
 )
-from webhooks.services.outbox import event_record
+from webhooks.services.outbox import event_record, events_record
 from webhooks.services.scheduling import deliveries_dispatch_due, deliveries_prune, delivery_retry
 
 __all__ = [
@@ -27,4 +27,5 @@ __all__ = [
     "endpoint_update",
     "endpoint_url_clean",
     "event_record",
+    "events_record",
 ]

@@ -18,17 +18,34 @@ ENDPOINT_DISABLED = "ENDPOINT_DISABLED"
 
 def event_record(*, tenant_id: str, environment: str, event_type: str, data: dict[str, Any]) -> Event:
     """One outbox event plus one delivery per endpoint; all of it commits or rolls back with the caller."""
+    (event,) = events_record(tenant_id=tenant_id, environment=environment, events=[(event_type, data)])
+    return event
+
+
+def events_record(*, tenant_id: str, environment: str, events: list[tuple[str, dict[str, Any]]]) -> list[Event]:
+    """Many events of one tenant and environment in one go (sealing writes hundreds per run): one
+    endpoint query and two bulk inserts instead of a query and inserts per event."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("event_record must run inside the transaction of the state change")
-    event = event_write(tenant_id=tenant_id, environment=environment, event_type=event_type, data=data)
-    endpoints = Endpoint.objects.filter(tenant_id=tenant_id, environment=environment, deleted_at__isnull=True)
-    deliveries = Delivery.objects.bulk_create([_delivery_for(event, endpoint) for endpoint in endpoints])
+    rows = Event.objects.bulk_create(
+        [_event_row(tenant_id=tenant_id, environment=environment, event_type=t, data=d) for t, d in events]
+    )
+    endpoints = list(Endpoint.objects.filter(tenant_id=tenant_id, environment=environment, deleted_at__isnull=True))
+    deliveries = Delivery.objects.bulk_create(
+        [_delivery_for(event, endpoint) for event in rows for endpoint in endpoints]
+    )
     enqueue_on_commit([d.pk for d in deliveries if d.status == Delivery.Status.PENDING])
-    return event
+    return rows
 
 
 def event_write(*, tenant_id: str, environment: str, event_type: str, data: dict[str, Any]) -> Event:
     """The event row alone; its body is serialized here, once, and every attempt sends these bytes."""
+    event = _event_row(tenant_id=tenant_id, environment=environment, event_type=event_type, data=data)
+    event.save(force_insert=True)
+    return event
+
+
+def _event_row(*, tenant_id: str, environment: str, event_type: str, data: dict[str, Any]) -> Event:
     created = timezone.now()
     event = Event(tenant_id=tenant_id, environment=environment, type=event_type, created_at=created)
     stamp = format_timestamp(created)
@@ -44,7 +61,6 @@ def event_write(*, tenant_id: str, environment: str, event_type: str, data: dict
     event.body = jsonout.dumps(envelope)
     # The JSON column keeps a queryable copy; the stored body stays the bytes that are sent.
     event.payload = json.loads(event.body)
-    event.save(force_insert=True)
     return event
 
 
