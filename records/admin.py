@@ -32,6 +32,8 @@ from records.services.shared_records import (
     shared_record_rotate_code,
     shared_record_set_policy,
 )
+from records.scopes import Scope, period_window, previous_period
+from records.services.checkpoints import checkpoints_commit
 from records.services.tenants import api_key_create, api_key_revoke
 
 
@@ -209,7 +211,7 @@ class CustomerRecordAdmin(admin.ModelAdmin):
         ("Shared Record", {"fields": ("shared_status", "shared_handle", "shared_link", "shared_access_code",
                                       "shared_record_policy", "shared_step_up", "shared_issued")}),
     )
-    actions = ("rotate_access_code", "revoke_link", "reissue_link")
+    actions = ("rotate_access_code", "revoke_link", "reissue_link", "commit_previous_period")
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
@@ -286,6 +288,19 @@ class CustomerRecordAdmin(admin.ModelAdmin):
         for record in queryset:
             shared_record_reissue(shared=_shared(record), actor=STAFF_ACTOR)
         self.message_user(request, f"Reissued {queryset.count()} link(s).")
+
+    @admin.action(description="Commit checkpoint for the previous month")
+    def commit_previous_period(self, request: HttpRequest, queryset) -> None:
+        """Closes last month for each selected record through the same service as the API."""
+        period = previous_period()
+        start, end = period_window(period)
+        scope = Scope(kind="period", start=start, end=end, period=period)
+        results = []
+        for record in queryset.select_related("tenant", "vendor_account"):
+            results += checkpoints_commit(tenant=record.tenant, environment=record.environment,
+                                          vendor=record.vendor_account, customer_id=record.customer_id, scope=scope)
+        created = sum(1 for r in results if not r.idempotent)
+        self.message_user(request, f"{period}: {created} new checkpoint(s), {len(results) - created} already covered.")
 
 
 @admin.register(AccessLogEntry)

@@ -67,6 +67,11 @@ def current_period(now: dt.datetime | None = None) -> str:
     return period_of(now or timezone.now())
 
 
+def previous_period(now: dt.datetime | None = None) -> str:
+    first = period_window(current_period(now))[0]
+    return period_of(first - dt.timedelta(days=1))
+
+
 def parse_instant(value: Any, field: str) -> dt.datetime:
     """`YYYY-MM-DD` (midnight UTC) or RFC 3339 with or without offset (no offset = UTC)."""
     if not isinstance(value, str) or not value or len(value) > 40:

@@ -8,7 +8,8 @@ from middleware_api.selectors.customers import (
     live_view,
     vendor_account_by_ref,
 )
-from middleware_api.selectors.readiness import previous_period, readiness_page
+from middleware_api.selectors.readiness import readiness_page
+from records.scopes import previous_period  # the readiness default period (our choice)
 
 __all__ = [
     "access_link_out",

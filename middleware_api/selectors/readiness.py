@@ -23,22 +23,15 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
 from middleware_api.selectors.access_log import LogStat, access_log_stats, signals_out
 from middleware_api.selectors.customers import API, code_status, customer_paths, is_active
 from pacspace.api import Page
 from records.models import Checkpoint, CustomerRecord, Delta, DeltaStatus, SharedRecord, Tenant
-from records.scopes import period_of, period_window
+from records.scopes import period_window
 from records.services.shared_records import effective_policy, link_url
 
 PENDING = (DeltaStatus.QUEUED, DeltaStatus.PROCESSING)
-
-
-def previous_period(now: dt.datetime | None = None) -> str:
-    """The readiness default (our choice): the month that was just invoiced."""
-    first_of_month = (now or timezone.now()).astimezone(dt.UTC).replace(day=1)
-    return period_of(first_of_month - dt.timedelta(days=1))
 
 
 def _count_of(deltas: QuerySet) -> Coalesce:

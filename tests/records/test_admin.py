@@ -35,3 +35,27 @@ def test_ledger_admins_are_read_only(staff):
 
 def test_admin_requires_staff(db):
     assert Client().get("/admin/records/tenant/").status_code == 302
+
+
+def test_admin_commits_previous_month_checkpoint(staff, direct_tenant):
+    import datetime as dt
+
+    from records.models import Checkpoint, CustomerRecord
+    from records.scopes import previous_period
+    from records.services.deltas import deltas_accept
+    from records.services.sealing import seal_until_idle
+    from records.validation import parse_delta_item
+
+    last_month_day = dt.datetime.now(dt.UTC).replace(day=1, hour=12) - dt.timedelta(days=2)
+    deltas_accept(tenant=direct_tenant.tenant, environment="sandbox", vendor=None, actor={"type": "staff"},
+                  items=[parse_delta_item({"customerId": "acct-1", "delta": -4, "reason": "usage"})],
+                  created_at=last_month_day)
+    seal_until_idle(tenant_id=direct_tenant.tenant.id, environment="sandbox")
+    record = CustomerRecord.objects.get()
+    response = staff.post("/admin/records/customerrecord/", {
+        "action": "commit_previous_period", "_selected_action": [record.pk]}, follow=True)
+    assert response.status_code == 200
+    checkpoint = Checkpoint.objects.get()
+    assert (checkpoint.period, checkpoint.status, checkpoint.record_count) == (previous_period(), "VERIFIED", 1)
+    staff.post("/admin/records/customerrecord/", {"action": "commit_previous_period", "_selected_action": [record.pk]})
+    assert Checkpoint.objects.count() == 1
