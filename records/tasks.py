@@ -74,7 +74,7 @@ def seal_pending() -> int:
         Checkpoint.objects.filter(status=Checkpoint.Status.QUEUED).values_list("tenant_id", "environment").distinct()
     )
     for tenant_id, environment in sorted(logs):
-        seal_log.delay(tenant_id, environment)
+        seal_soon(tenant_id, environment)
     return len(logs)
 
 

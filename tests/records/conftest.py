@@ -54,10 +54,9 @@ def _stop(process: subprocess.Popen) -> None:
     process.wait(timeout=WORKER_STOP_SECONDS)
 
 
-@pytest.fixture(scope="module")
-def celery_seal_worker(django_db_setup, tmp_path_factory) -> Iterator[str]:
-    """`celery -A pacspace worker -Q seal -c 2` on the test database; yields its node name once it
-    answers a ping. Module-scoped: started once for the module's worker tests, always stopped."""
+def spawn_seal_worker(log_dir: Path) -> tuple[subprocess.Popen, str]:
+    """Start `celery -A pacspace worker -Q seal -c 2` on the test database; return it once its own node
+    answers a ping (another worker on the same broker must not make it look ready)."""
     from django.conf import settings
     from django.db import connection
 
@@ -77,36 +76,36 @@ def celery_seal_worker(django_db_setup, tmp_path_factory) -> Iterator[str]:
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
     }
     celery = Path(sys.executable).with_name("celery")
-    log_path = tmp_path_factory.mktemp("celery") / "worker.log"
+    log_path = log_dir / f"{node.split('@')[0]}.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(  # noqa: S603 - our own venv's celery, fixed arguments
-            [
-                str(celery),
-                *"-A pacspace worker -Q seal -c 2 -l warning".split(),
-                "-n",
-                node,
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            [str(celery), *"-A pacspace worker -Q seal -c 2 -l warning".split(), "-n", node,
+             "--without-gossip", "--without-mingle"],
+            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+    deadline = time.monotonic() + WORKER_READY_SECONDS
+    while not app.control.ping(destination=[node], timeout=1):
+        if process.poll() is not None:
+            raise RuntimeError(f"celery worker exited with {process.returncode}:\n{_tail(log_path)}")
+        if time.monotonic() > deadline:
+            _stop(process)
+            raise RuntimeError(f"celery worker not ready after {WORKER_READY_SECONDS}s:\n{_tail(log_path)}")
+    return process, node
+
+
+def kill_worker(process: subprocess.Popen) -> None:
+    """SIGKILL the worker's whole process group, as a crash or an OOM kill would."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=WORKER_STOP_SECONDS)
+
+
+@pytest.fixture(scope="module")
+def celery_seal_worker(django_db_setup, tmp_path_factory) -> Iterator[str]:
+    """A seal worker for the module's worker tests, always stopped at the end."""
+    process, node = spawn_seal_worker(tmp_path_factory.mktemp("celery"))
     try:
-        deadline = time.monotonic() + WORKER_READY_SECONDS
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"celery worker exited with {process.returncode}:\n{_tail(log_path)}")
-            # Only our node counts: another worker on the same broker must not make this look ready.
-            if app.control.ping(destination=[node], timeout=1):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"celery worker not ready after {WORKER_READY_SECONDS}s:\n{_tail(log_path)}"
-                )
         yield node
     finally:
         _stop(process)
