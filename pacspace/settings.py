@@ -289,5 +289,7 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
         "celery": {"level": "INFO"},
+        # One line per task is noise in the embedded default, where every commit runs a task inline.
+        "celery.app.trace": {"level": "WARNING"},
     },
 }

@@ -10,6 +10,7 @@ from records.management.base import JsonCommand
 def _jobs() -> dict:
     from pacspace.celery import app
 
+    app.loader.import_default_modules()  # autodiscovery is lazy; the task registry must be filled here
     return {name: (entry["task"], float(entry["schedule"])) for name, entry in app.conf.beat_schedule.items()}
 
 
