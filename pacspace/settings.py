@@ -213,6 +213,9 @@ PUBLIC_RATE_LIMIT_PER_MINUTE = env_int("PUBLIC_RATE_LIMIT_PER_MINUTE", 120, mini
 MAX_SCOPE_MONTHS = env_int("MAX_SCOPE_MONTHS", 24, minimum=1)
 SEAL_BATCH_SIZE = env_int("SEAL_BATCH_SIZE", 500, minimum=1)
 SEAL_INTERVAL_SECONDS = env_int("SEAL_INTERVAL_SECONDS", 2, minimum=1)
+# Checkpoints covering more deltas than this mark `checkpointId` on them after the verifying commit, in
+# chunks, so the seal transaction (and its log lock) never rewrites a million rows at once.
+CHECKPOINT_INLINE_MARK_LIMIT = env_int("CHECKPOINT_INLINE_MARK_LIMIT", 50_000, minimum=0)
 STEP_UP_MAX_FAILURES = env_int("STEP_UP_MAX_FAILURES", 5, minimum=1)
 STEP_UP_WINDOW_MINUTES = env_int("STEP_UP_WINDOW_MINUTES", 15, minimum=1)
 STEP_UP_LOCKOUT_MINUTES = env_int("STEP_UP_LOCKOUT_MINUTES", 15, minimum=1)

@@ -290,6 +290,8 @@ class Checkpoint(models.Model):
     verified_at = models.DateTimeField(null=True, blank=True)
     supersedes = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     superseded_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # False while a large checkpoint's covered rows are still being marked in bounded chunks.
+    coverage_marked = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -11,8 +11,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from pacspace.ratelimit import redis_client
-from records.models import Delta, DeltaStatus, IdempotencyKey
+from records.models import Checkpoint, Delta, DeltaStatus, IdempotencyKey
 from records.services.exports import export_render, exports_expire, exports_requeue_stale
+from records.services.checkpoints import checkpoint_mark_coverage
 from records.services.sealing import seal_claim, seal_run
 
 SEAL_TASK_BUDGET_SECONDS = 20
@@ -60,11 +61,15 @@ def seal_log(tenant_id: str, environment: str) -> int:
             return processed
 
 
+@shared_task(acks_late=True, reject_on_worker_lost=True, soft_time_limit=600)
+def mark_checkpoint_coverage(checkpoint_id: str) -> int:
+    """Mark a large checkpoint's covered deltas in chunks (records.services.checkpoints)."""
+    return checkpoint_mark_coverage(checkpoint_id=checkpoint_id)
+
+
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def seal_pending() -> int:
     """Beat: enqueue a seal for every log that has QUEUED or PROCESSING deltas or QUEUED checkpoints."""
-    from records.models import Checkpoint
-
     logs = set(
         Delta.objects.filter(status__in=[DeltaStatus.QUEUED, DeltaStatus.PROCESSING])
         .values_list("tenant_id", "environment")
@@ -75,6 +80,10 @@ def seal_pending() -> int:
     )
     for tenant_id, environment in sorted(logs):
         seal_soon(tenant_id, environment)
+    # A marking message lost with Redis is found again here.
+    unmarked = Checkpoint.objects.filter(status=Checkpoint.Status.VERIFIED, coverage_marked=False)
+    for checkpoint_id in unmarked.values_list("id", flat=True):
+        mark_checkpoint_coverage.delay(checkpoint_id)
     return len(logs)
 
 

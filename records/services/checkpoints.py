@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -156,11 +157,47 @@ def checkpoint_verify(checkpoint: Checkpoint, *, now: dt.datetime | None = None)
     checkpoint.verification_reference = head.reference if head else None
     checkpoint.status = Checkpoint.Status.VERIFIED
     checkpoint.verified_at = now or timezone.now()
+    checkpoint.coverage_marked = checkpoint.record_count <= settings.CHECKPOINT_INLINE_MARK_LIMIT
     checkpoint.save()
-    covered_deltas(checkpoint).filter(checkpoint__isnull=True).update(checkpoint=checkpoint)
+    if checkpoint.coverage_marked:
+        covered_deltas(checkpoint).filter(checkpoint__isnull=True).update(checkpoint=checkpoint)
+    else:
+        _schedule_marking(checkpoint.id)
     if checkpoint.supersedes_id:
         Checkpoint.objects.filter(pk=checkpoint.supersedes_id).update(superseded_by=checkpoint)
     _checkpoint_events(checkpoint)
+
+
+MARK_CHUNK = 20_000
+
+
+def _schedule_marking(checkpoint_id: str) -> None:
+    from records.tasks import mark_checkpoint_coverage
+
+    transaction.on_commit(lambda: mark_checkpoint_coverage.delay(checkpoint_id))
+
+
+def checkpoint_mark_coverage(*, checkpoint_id: str, chunk: int = MARK_CHUNK) -> int:
+    """Set `checkpointId` on a large checkpoint's covered deltas, one bounded transaction per chunk.
+
+    Covered deltas are exactly the record's chain segment [first_chain_index, last_chain_index]
+    (sealing keeps acceptance order, so a window's deltas up to the cutoff are contiguous in the chain).
+    Idempotent: rows that already name a checkpoint keep it, and a rerun resumes where one stopped.
+    """
+    checkpoint = Checkpoint.objects.get(pk=checkpoint_id)
+    if checkpoint.coverage_marked or checkpoint.status != Checkpoint.Status.VERIFIED:
+        return 0
+    marked = 0
+    if checkpoint.first_chain_index is not None:
+        for start in range(checkpoint.first_chain_index, checkpoint.last_chain_index + 1, chunk):
+            with transaction.atomic():
+                marked += Delta.objects.filter(
+                    customer_record_id=checkpoint.customer_record_id, status=DeltaStatus.VERIFIED,
+                    chain_index__gte=start, chain_index__lte=min(start + chunk - 1, checkpoint.last_chain_index),
+                    checkpoint__isnull=True,
+                ).update(checkpoint=checkpoint)
+    Checkpoint.objects.filter(pk=checkpoint.pk).update(coverage_marked=True)
+    return marked
 
 
 def checkpoints_settle(*, log: LogState) -> int:

@@ -193,3 +193,24 @@ def test_public_verify_of_a_checkpoint_root(direct_tenant, anonymous):
 def test_window_of_period(direct_tenant):
     start, end = period_window("2026-02")
     assert (start.isoformat(), end.isoformat()) == ("2026-02-01T00:00:00+00:00", "2026-03-01T00:00:00+00:00")
+
+
+def test_large_checkpoint_marks_its_rows_after_the_commit_in_chunks(direct_tenant, settings,
+                                                                    django_capture_on_commit_callbacks):
+    from records.services.checkpoints import checkpoint_mark_coverage
+
+    settings.CHECKPOINT_INLINE_MARK_LIMIT = 2
+    for amount in (-1, -2, -3, -4, -5):
+        emit(direct_tenant, "acct-1", amount)
+    seal(direct_tenant)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        data = direct_tenant.api.post(URL, {"customerId": "acct-1"}).json()["data"]
+    checkpoint = Checkpoint.objects.get(pk=data["checkpointId"])
+    assert (data["status"], data["recordCount"], checkpoint.coverage_marked) == ("VERIFIED", 5, False)
+    assert not Delta.objects.filter(checkpoint__isnull=False).exists()  # nothing rewritten in the commit
+    assert len(callbacks) == 1  # the marking task, enqueued after the commit
+    assert checkpoint_mark_coverage(checkpoint_id=checkpoint.id, chunk=2) == 5
+    assert set(Delta.objects.values_list("checkpoint_id", flat=True)) == {checkpoint.id}
+    assert Checkpoint.objects.get(pk=checkpoint.id).coverage_marked is True
+    assert checkpoint_mark_coverage(checkpoint_id=checkpoint.id) == 0  # idempotent
+    assert direct_tenant.api.get(f"/api/v1/balance/delta/{Delta.objects.first().record_id}").json()["data"]["state"] == "verified"
