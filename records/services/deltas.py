@@ -189,8 +189,7 @@ def deltas_accept(
             for index, item in enumerate(items)
         ]
         intake.flush()
-        touched = [r for r in records.values() if r.last_created_at is not None]
-        CustomerRecord.objects.bulk_update(touched, ["last_intake_sequence", "last_created_at"])
+        _save_intake_heads([r for r in records.values() if r.last_created_at is not None])
         # A record exists only once a delta was accepted for it: drop the ones whose items all failed.
         unused = [r.pk for r in created if r.last_intake_sequence == 0]
         CustomerRecord.objects.filter(pk__in=unused).delete()
@@ -203,6 +202,16 @@ def deltas_accept(
             DELTAS_ACCEPTED.labels(environment=environment).inc(accepted)
             _schedule_seal(tenant.id, environment)
     return outcomes
+
+
+def _save_intake_heads(records: list[CustomerRecord]) -> None:
+    """A plain UPDATE for the common single-customer emit; bulk_update's CASE form for batches."""
+    if len(records) == 1:
+        (record,) = records
+        CustomerRecord.objects.filter(pk=record.pk).update(
+            last_intake_sequence=record.last_intake_sequence, last_created_at=record.last_created_at)
+    elif records:
+        CustomerRecord.objects.bulk_update(records, ["last_intake_sequence", "last_created_at"])
 
 
 def _customer_created(record: CustomerRecord, actor: dict[str, Any]) -> None:
