@@ -14,7 +14,7 @@ from pacspace.ratelimit import redis_client
 from records.models import Checkpoint, Delta, DeltaStatus, IdempotencyKey
 from records.services.exports import export_render, exports_expire, exports_requeue_stale
 from records.services.checkpoints import checkpoint_mark_coverage
-from records.services.sealing import seal_claim, seal_run
+from records.services.sealing import seal_batches
 
 SEAL_TASK_BUDGET_SECONDS = 20
 PENDING_MARKER_SECONDS = 30
@@ -48,17 +48,12 @@ def seal_log(tenant_id: str, environment: str) -> int:
     if settings.REDIS_URL and not settings.CELERY_TASK_ALWAYS_EAGER:
         with contextlib.suppress(Exception):
             redis_client().delete(_pending_key(tenant_id, environment))
-    deadline = time.monotonic() + SEAL_TASK_BUDGET_SECONDS
-    processed = 0
-    while True:
-        claimed = seal_claim(tenant_id=tenant_id, environment=environment)
-        result = seal_run(tenant_id=tenant_id, environment=environment)
-        processed += len(result.verified) + len(result.failed)
-        if claimed == 0:
-            return processed
-        if time.monotonic() > deadline:
-            seal_log.delay(tenant_id, environment)
-            return processed
+    processed, idle = seal_batches(
+        tenant_id=tenant_id, environment=environment, deadline=time.monotonic() + SEAL_TASK_BUDGET_SECONDS
+    )
+    if not idle:
+        seal_log.delay(tenant_id, environment)
+    return processed
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, soft_time_limit=600)

@@ -297,13 +297,23 @@ def delta_failed_payload(delta: Delta) -> dict:
     }
 
 
-def seal_until_idle(*, tenant_id: str, environment: str, max_batches: int = 1000) -> int:
-    """Claim and seal batches until the log has no QUEUED delta; returns how many were processed."""
+def seal_batches(*, tenant_id: str, environment: str, deadline: float | None = None,
+                 max_batches: int = 1000) -> tuple[int, bool]:
+    """Claim and seal batches until the log has no QUEUED delta or `deadline` (time.monotonic()) passes.
+
+    Returns (deltas processed, whether the log went idle)."""
     processed = 0
     for _ in range(max_batches):
         claimed = seal_claim(tenant_id=tenant_id, environment=environment)
         result = seal_run(tenant_id=tenant_id, environment=environment)
         processed += len(result.verified) + len(result.failed)
         if claimed == 0:
+            return processed, True
+        if deadline is not None and time.monotonic() > deadline:
             break
-    return processed
+    return processed, False
+
+
+def seal_until_idle(*, tenant_id: str, environment: str) -> int:
+    """Seal the log until it has no QUEUED delta; returns how many deltas were processed."""
+    return seal_batches(tenant_id=tenant_id, environment=environment)[0]
