@@ -8,7 +8,10 @@ the connect cannot move the request. Redirects are never followed (there is no c
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
+import itertools
+import os
 import socket
 import ssl
 import threading
@@ -119,7 +122,7 @@ def _exchange(
     error = CONNECTION_ERROR
     for address in addresses:
         connection = _connection(parts, address, port, timeout=max(deadline - time.monotonic(), 0.001))
-        watchdog = _Watchdog(connection, deadline)
+        watchdog = _WATCHDOG.watch(connection, deadline)
         try:
             status, excerpt = _request(connection, parts, body, headers)
         except NewConnectionError:
@@ -183,26 +186,70 @@ def _error_code(exc: BaseException) -> str:
     return CONNECTION_ERROR
 
 
-class _Watchdog:
-    """Shuts the socket down at the deadline: socket timeouts bound each read, not the whole answer,
-    and a receiver that trickles bytes must not hold a worker past WEBHOOK_TIMEOUT_SECONDS."""
+class _Watch:
+    """One exchange under the watchdog: `fired` is set once its socket was shut at the deadline."""
 
-    def __init__(self, connection: HTTPConnection, deadline: float) -> None:
-        self.fired = False
-        self._connection = connection
-        self._timer = threading.Timer(max(deadline - time.monotonic(), 0), self._fire)
-        self._timer.daemon = True
-        self._timer.start()
+    __slots__ = ("cancelled", "connection", "fired")
 
-    def _fire(self) -> None:
-        self.fired = True
-        sock = self._connection.sock
-        if sock is not None:
-            try:
-                # The plain-socket shutdown also unblocks a TLS read in progress on the same descriptor.
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
-            except OSError:
-                pass
+    def __init__(self, connection: HTTPConnection) -> None:
+        self.connection, self.fired, self.cancelled = connection, False, False
 
     def cancel(self) -> None:
-        self._timer.cancel()
+        _WATCHDOG.cancel(self)
+
+
+class _Watchdog:
+    """Shuts sockets down at their deadlines: socket timeouts bound each read, not the whole answer,
+    and a receiver that trickles bytes must not hold a worker past WEBHOOK_TIMEOUT_SECONDS.
+
+    One thread per process with a heap of deadlines, rather than a timer thread per attempt: starting a
+    thread cost about a quarter of a millisecond, a sixth of a loopback delivery. Cancelled entries stay
+    in the heap until their deadline comes up; the lock makes cancel and fire exclusive, so a cancelled
+    exchange is never cut off and a fired one is always reported."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._heap: list[tuple[float, int, _Watch]] = []
+        self._sequence = itertools.count()
+        self._pid: int | None = None  # a forked worker child has no copy of the parent's thread
+
+    def watch(self, connection: HTTPConnection, deadline: float) -> _Watch:
+        watch = _Watch(connection)
+        with self._condition:
+            if self._pid != os.getpid():
+                self._pid, self._heap = os.getpid(), []
+                threading.Thread(target=self._run, name="webhook-watchdog", daemon=True).start()
+            heapq.heappush(self._heap, (deadline, next(self._sequence), watch))
+            if self._heap[0][2] is watch:  # a new earliest deadline: the thread sleeps until a later one
+                self._condition.notify()
+        return watch
+
+    def cancel(self, watch: _Watch) -> None:
+        with self._condition:
+            watch.cancelled = True
+
+    def _run(self) -> None:
+        with self._condition:
+            while True:
+                while self._heap and self._heap[0][2].cancelled:
+                    heapq.heappop(self._heap)
+                wait = self._heap[0][0] - time.monotonic() if self._heap else None
+                if wait is None or wait > 0:
+                    self._condition.wait(wait)
+                    continue
+                _deadline, _, watch = heapq.heappop(self._heap)
+                watch.fired = True
+                _shutdown(watch.connection)
+
+
+def _shutdown(connection: HTTPConnection) -> None:
+    sock = connection.sock
+    if sock is not None:
+        try:
+            # The plain-socket shutdown also unblocks a TLS read in progress on the same descriptor.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+_WATCHDOG = _Watchdog()

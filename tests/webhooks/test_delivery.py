@@ -373,7 +373,7 @@ def test_dispatch_due_sends_due_unleased_deliveries_whose_message_may_be_lost(
 ):
     make_endpoint(direct_tenant, receiver.url)
     sent: list[str] = []
-    monkeypatch.setattr(scheduling_module, "enqueue", lambda ids: sent.extend(ids))
+    monkeypatch.setattr(scheduling_module, "enqueue", lambda pairs: sent.extend(d for _, d in pairs))
     fresh, leased, lost, expired, later = (
         Delivery.objects.get(event=e) for e in record_events(direct_tenant, 5)
     )

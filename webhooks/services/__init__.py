@@ -1,7 +1,7 @@
 """Webhook services. Callers elsewhere use `event_record(...)` inside the transaction of their own state
 change; everything else here serves the webhook API, admin, commands and tasks."""
 
-from webhooks.services.deliveries import delivery_attempt
+from webhooks.services.deliveries import deliveries_attempt, delivery_attempt
 from webhooks.services.endpoints import (
     MAX_ENDPOINTS_PER_ENVIRONMENT,
     endpoint_create,
@@ -16,6 +16,7 @@ from webhooks.services.scheduling import deliveries_dispatch_due, deliveries_pru
 
 __all__ = [
     "MAX_ENDPOINTS_PER_ENVIRONMENT",
+    "deliveries_attempt",
     "deliveries_dispatch_due",
     "deliveries_prune",
     "delivery_attempt",

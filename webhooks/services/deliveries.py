@@ -2,17 +2,25 @@
 
 Lock order everywhere: the endpoint row, then delivery rows. Disabling an endpoint fails its pending
 deliveries while holding the endpoint row, so taking them in the other order could deadlock.
+
+Deliveries come in batches of one endpoint (services/dispatch.py): one claim statement leases the
+batch, the worker sends them one after another, and one transaction records them. A batch stops at an
+answer that changes what may be sent next: a slow one (the rest waits behind it, one in flight), a 410
+or a failure that ends five failing days (the endpoint is disabled); the rest is handed back unsent,
+its attempt numbers returned. A send budget keeps the last send of a batch well inside the lease.
+A worker that dies mid-batch leaves its unsent claims leased; like a send cut off by the death, they
+are sent again once the lease runs out (dispatch_due), under new attempt numbers.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from pacspace.crypto import decrypt
@@ -25,6 +33,8 @@ from webhooks.services.outbox import ENDPOINT_DISABLED
 from webhooks.signing import signature_headers
 
 LEASE = timedelta(seconds=60)
+# No new send of a batch starts after this; with the 15-s attempt timeout the batch ends inside 30 s.
+BATCH_SEND_SECONDS = 10.0
 DISPATCH_INTERVAL = timedelta(seconds=10)  # how often the beat runs dispatch_due
 # An endpoint answering this slowly (or timing out) gets one delivery in flight at a time, so a few
 # worker processes are never all waiting on it while other endpoints' deliveries queue up.
@@ -49,6 +59,7 @@ class Claim:
     event_type: str
     secrets: tuple[str, ...]
     is_manual: bool
+    failing_since: datetime | None = None  # the endpoint's, when claimed
 
     @property
     def affects_endpoint(self) -> bool:
@@ -58,10 +69,18 @@ class Claim:
 
 def delivery_attempt(*, delivery_id: str, now: datetime | None = None) -> Attempt | None:
     """At most one worker sends a delivery at a time: the one whose lease is current."""
-    claim = _claim(delivery_id, now or timezone.now())
-    if claim is None:
-        return None
-    return send_and_record(claim)
+    attempts = deliveries_attempt(delivery_ids=[delivery_id], now=now)
+    return attempts[0] if attempts else None
+
+
+def deliveries_attempt(*, delivery_ids: list[str], now: datetime | None = None) -> list[Attempt]:
+    """Each of the deliveries that is due and not leased is sent once, by this worker alone, endpoint
+    after endpoint; returns the attempts made (fewer than the ids when some were not ours to send)."""
+    claims = _claim_many(list(dict.fromkeys(delivery_ids)), now or timezone.now())
+    by_endpoint: dict[str, list[Claim]] = {}
+    for claim in claims:
+        by_endpoint.setdefault(claim.endpoint_id, []).append(claim)
+    return [attempt for batch in by_endpoint.values() for attempt in _send_batch(batch)]
 
 
 def signing_secrets(endpoint: Endpoint, now: datetime) -> tuple[str, ...]:
@@ -76,7 +95,13 @@ def signing_secrets(endpoint: Endpoint, now: datetime) -> tuple[str, ...]:
     return tuple(secrets)
 
 
-def claim_for(delivery: Delivery, endpoint: Endpoint, event: Event, now: datetime) -> Claim:
+def claim_for(
+    delivery: Delivery,
+    endpoint: Endpoint,
+    event: Event,
+    now: datetime,
+    secrets: tuple[str, ...] | None = None,
+) -> Claim:
     """The claim for a delivery whose lease (`lease_expires_at`) and attempt number are already taken."""
     return Claim(
         delivery_id=delivery.pk,
@@ -88,8 +113,9 @@ def claim_for(delivery: Delivery, endpoint: Endpoint, event: Event, now: datetim
         body=bytes(event.body),
         event_id=event.pk,
         event_type=event.type,
-        secrets=signing_secrets(endpoint, now),
+        secrets=secrets or signing_secrets(endpoint, now),
         is_manual=delivery.manual_requested,
+        failing_since=endpoint.failing_since,
     )
 
 
@@ -99,26 +125,40 @@ def lease_free(now: datetime) -> Q:
 
 
 def _claim(delivery_id: str, now: datetime) -> Claim | None:
+    claims = _claim_many([delivery_id], now)
+    return claims[0] if claims else None
+
+
+def _claim_many(delivery_ids: list[str], now: datetime) -> list[Claim]:
+    """Claims in the order of `delivery_ids`: the common case in one statement, the rest one by one."""
     lease = now + LEASE
-    row = fastpath.claim(delivery_id=delivery_id, now=now, lease=lease)
-    if row is None:
-        return _claim_checked(delivery_id, now, lease)
-    # Unsaved instances carrying the row, so both claim paths build the claim the same way.
-    delivery = Delivery(
-        id=delivery_id,
-        attempt_count=row["attempt_count"],
-        manual_requested=row["manual_requested"],
-        lease_expires_at=lease,
-    )
-    endpoint = Endpoint(
-        id=row["endpoint_id"],
-        url=row["url"],
-        secret_encrypted=row["secret_encrypted"],
-        previous_secret_encrypted=row["previous_secret_encrypted"],
-        previous_secret_expires_at=row["previous_secret_expires_at"],
-    )
-    event = Event(id=row["event_id"], type=row["event_type"], body=row["body"])
-    return claim_for(delivery, endpoint, event, now)
+    secrets: dict[tuple, tuple[str, ...]] = {}  # a batch is one endpoint: decrypt its secrets once
+    claims = {}
+    for row in fastpath.claim(delivery_ids=delivery_ids, now=now, lease=lease):
+        # Unsaved instances carrying the row, so both claim paths build the claim the same way.
+        delivery = Delivery(
+            id=row["delivery_id"],
+            attempt_count=row["attempt_count"],
+            manual_requested=row["manual_requested"],
+            lease_expires_at=lease,
+        )
+        endpoint = Endpoint(
+            id=row["endpoint_id"],
+            url=row["url"],
+            secret_encrypted=row["secret_encrypted"],
+            previous_secret_encrypted=row["previous_secret_encrypted"],
+            previous_secret_expires_at=row["previous_secret_expires_at"],
+            failing_since=row["failing_since"],
+        )
+        key = (row["secret_encrypted"], row["previous_secret_encrypted"], row["previous_secret_expires_at"])
+        if key not in secrets:
+            secrets[key] = signing_secrets(endpoint, now)
+        event = Event(id=row["event_id"], type=row["event_type"], body=row["body"])
+        claims[delivery.pk] = claim_for(delivery, endpoint, event, now, secrets[key])
+    for delivery_id in delivery_ids:
+        if delivery_id not in claims and (claim := _claim_checked(delivery_id, now, lease)):
+            claims[delivery_id] = claim
+    return [claims[delivery_id] for delivery_id in delivery_ids if delivery_id in claims]
 
 
 def _claim_checked(delivery_id: str, now: datetime, lease: datetime) -> Claim | None:
@@ -179,20 +219,98 @@ def _send(claim: Claim) -> transport.Outcome:
 
 def send_and_record(claim: Claim) -> Attempt:
     """One attempt for a claim whose lease this caller holds; the outcome is logged whatever it is."""
-    outcome = _send(claim)
-    metrics.attempt_observe(error=outcome.error, latency_ms=outcome.latency_ms)
-    attempt = _attempt_row(claim, outcome)
-    if outcome.is_success and not _is_slow(outcome):
-        lease, affects = claim.lease, claim.affects_endpoint
-        was_slow = fastpath.record_success(
-            attempt, endpoint_id=claim.endpoint_id, lease=lease, affects_endpoint=affects
-        )
-        if was_slow is not None:
-            if was_slow:
-                with transaction.atomic():
-                    _send_on_parked(claim.endpoint_id, claim.at, is_slow=False)
-            return attempt
-    return _record(claim, outcome, attempt)
+    (attempt,) = _send_batch([claim])
+    return attempt
+
+
+def _send_batch(claims: list[Claim]) -> list[Attempt]:
+    """Claims of one endpoint, sent in order until an answer stops the batch or the budget is spent."""
+    started, failing_since, stop = time.monotonic(), claims[0].failing_since, False
+    sent: list[tuple[Claim, transport.Outcome]] = []
+    for claim in claims:
+        if stop or (sent and time.monotonic() - started > BATCH_SEND_SECONDS):
+            break
+        claim = replace(claim, at=timezone.now())  # noqa: PLW2901 - the attempt's time is its send time
+        outcome = _send(claim)
+        metrics.attempt_observe(error=outcome.error, latency_ms=outcome.latency_ms)
+        sent.append((claim, outcome))
+        if claim.affects_endpoint:  # the streak as _observe will move it
+            failing_since = None if outcome.is_success else (failing_since or claim.at)
+        stop = _is_slow(outcome) or outcome.status_code == 410 or _failed_too_long(failing_since, claim.at)
+    return _record_batch(sent, claims[len(sent) :], requeue=not stop)
+
+
+def _failed_too_long(failing_since: datetime | None, now: datetime) -> bool:
+    """The five-day rule of webhooks.md §5.5 (_observe disables by it; a batch stops at it)."""
+    limit = timedelta(days=settings.WEBHOOK_AUTO_DISABLE_DAYS)
+    return failing_since is not None and now - failing_since >= limit
+
+
+def _record_batch(
+    sent: list[tuple[Claim, transport.Outcome]], unsent: list[Claim], *, requeue: bool
+) -> list[Attempt]:
+    """Log every attempt in send order and hand the unsent claims back, in one transaction that takes the
+    endpoint row first. Runs of prompt 2xx answers are written in bulk, anything else the ORM way. The
+    hand-back comes first, so that a 410 also fails the handed-back deliveries and a slow answer sends
+    the next parked one."""
+    attempts = [_attempt_row(claim, outcome) for claim, outcome in sent]
+    endpoint_id = sent[0][0].endpoint_id
+    with transaction.atomic():
+        endpoint = Endpoint.objects.select_for_update().filter(pk=endpoint_id)
+        was_slow = endpoint.values_list("is_slow", flat=True)[0]
+        _hand_back(unsent, requeue=requeue, now=sent[-1][0].at)
+        run: list[tuple[Claim, transport.Outcome, Attempt]] = []
+        for (claim, outcome), attempt in zip(sent, attempts, strict=True):
+            if _is_prompt_success(outcome):
+                run.append((claim, outcome, attempt))
+                continue
+            _record_prompt(run, endpoint_id=endpoint_id, was_slow=was_slow)
+            run, was_slow = [], False  # a fast failure leaves the endpoint not slow
+            _record(claim, outcome, attempt)
+        _record_prompt(run, endpoint_id=endpoint_id, was_slow=was_slow)
+    return attempts
+
+
+def _record_prompt(
+    run: list[tuple[Claim, transport.Outcome, Attempt]], *, endpoint_id: str, was_slow: bool
+) -> None:
+    """Prompt 2xx attempts: those whose lease held become DELIVERED and are logged in one statement, the
+    endpoint's counters move in one more; the others (lease taken over, or not PostgreSQL) go one by
+    one. The caller holds the endpoint row."""
+    if not run:
+        return
+    attempts = [attempt for _, _, attempt in run]
+    if fastpath.record_delivered(attempts, leases=[claim.lease for claim, _, _ in run]):
+        counted = sum(1 for claim, _, attempt in run if attempt.pk and claim.affects_endpoint)
+        at = run[-1][0].at
+        if counted:
+            Endpoint.objects.filter(pk=endpoint_id).update(
+                success_count=F("success_count") + counted,
+                last_delivery_at=at,
+                failing_since=None,
+                is_slow=False,
+            )
+        if counted and was_slow:
+            _send_on_parked(endpoint_id, at, is_slow=False)
+    for claim, outcome, attempt in run:
+        if attempt.pk is None:
+            _record(claim, outcome, attempt)
+
+
+def _hand_back(claims: list[Claim], *, requeue: bool, now: datetime) -> None:
+    """Unsent claims of a batch: nothing went out, so each gives its lease and attempt number back. After
+    a stopping answer they wait behind it (parked, or failed with the endpoint); after a spent budget
+    they are queued again at once (in embedded mode at dispatch_due's next run)."""
+    if not claims:
+        return
+    owned = Delivery.objects.filter(
+        pk__in=[claim.delivery_id for claim in claims], status=PENDING, lease_expires_at=claims[0].lease
+    )
+    requeue_now = requeue and not is_eager()
+    changes = {"enqueued_at": now} if requeue_now else {"enqueued_at": None} if requeue else {}
+    owned.update(lease_expires_at=None, attempt_count=F("attempt_count") - 1, **changes)
+    if requeue_now:
+        enqueue_on_commit([(claim.endpoint_id, claim.delivery_id) for claim in claims])
 
 
 def _record(claim: Claim, outcome: transport.Outcome, attempt: Attempt) -> Attempt:
@@ -234,6 +352,10 @@ def _is_slow(outcome: transport.Outcome) -> bool:
     return outcome.error == transport.TIMEOUT or (outcome.latency_ms or 0) >= SLOW_ATTEMPT_MS
 
 
+def _is_prompt_success(outcome: transport.Outcome) -> bool:
+    return outcome.is_success and not _is_slow(outcome)
+
+
 def _settle(delivery: Delivery, claim: Claim, outcome: transport.Outcome) -> None:
     """The delivery's next state after this attempt (webhooks.md §5.4, §5.5)."""
     owned = delivery.status == PENDING and delivery.lease_expires_at == claim.lease
@@ -267,7 +389,7 @@ def _observe(endpoint: Endpoint, outcome: transport.Outcome, now: datetime) -> s
         changes.update(failure_count=endpoint.failure_count + 1, failing_since=failing_since)
         if outcome.status_code == 410:
             reason = Endpoint.DisabledReason.GONE
-        elif now - failing_since >= timedelta(days=settings.WEBHOOK_AUTO_DISABLE_DAYS):
+        elif _failed_too_long(failing_since, now):
             reason = Endpoint.DisabledReason.FAILING
     # update() rather than save(): `updatedAt` tracks configuration changes, not traffic.
     Endpoint.objects.filter(pk=endpoint.pk).update(**changes)
@@ -281,7 +403,9 @@ def _schedule_retry(delivery: Delivery, now: datetime) -> None:
     if is_eager() or delivery.status != PENDING or delivery.next_attempt_at - now >= DISPATCH_INTERVAL:
         return
     Delivery.objects.filter(pk=delivery.pk).update(enqueued_at=delivery.next_attempt_at)
-    enqueue_on_commit([delivery.pk], countdown=(delivery.next_attempt_at - now).total_seconds())
+    enqueue_on_commit(
+        [(delivery.endpoint_id, delivery.pk)], countdown=(delivery.next_attempt_at - now).total_seconds()
+    )
 
 
 def _send_on_parked(endpoint_id: str, now: datetime, *, is_slow: bool) -> None:
@@ -297,7 +421,7 @@ def _send_on_parked(endpoint_id: str, now: datetime, *, is_slow: bool) -> None:
     )
     ids = list(waiting)
     Delivery.objects.filter(pk__in=ids).update(enqueued_at=now)
-    enqueue_on_commit(ids)
+    enqueue_on_commit([(endpoint_id, delivery_id) for delivery_id in ids])
 
 
 def endpoint_disable(*, endpoint: Endpoint, reason: str, now: datetime) -> None:

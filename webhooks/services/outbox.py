@@ -34,7 +34,7 @@ def events_record(*, tenant_id: str, environment: str, events: list[tuple[str, d
     deliveries = Delivery.objects.bulk_create(
         [_delivery_for(event, endpoint) for event in rows for endpoint in endpoints]
     )
-    enqueue_on_commit([d.pk for d in deliveries if d.status == Delivery.Status.PENDING])
+    enqueue_on_commit([(d.endpoint_id, d.pk) for d in deliveries if d.status == Delivery.Status.PENDING])
     return rows
 
 

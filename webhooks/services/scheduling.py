@@ -30,11 +30,12 @@ def deliveries_dispatch_due(*, now: datetime | None = None, limit: int = DISPATC
             .filter(lease_free(now), status=PENDING, next_attempt_at__lte=now)
             .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lte=now - REDISPATCH_AFTER))
             .order_by("next_attempt_at")
-            .values_list("pk", flat=True)[:limit]
+            .values_list("endpoint_id", "pk")[:limit]
         )
-        ids = list(due)
+        pairs = list(due)
+        ids = [delivery_id for _, delivery_id in pairs]
         Delivery.objects.filter(pk__in=ids).update(enqueued_at=now)
-    enqueue(ids)
+    enqueue(pairs)
     return ids
 
 
@@ -65,7 +66,7 @@ def delivery_retry(
             raise DomainError("ENDPOINT_DISABLED", "Every targeted delivery's endpoint is disabled")
         for delivery in retriable:
             _request_manual_attempt(delivery, now)
-        enqueue_on_commit([d.pk for d in retriable])
+        enqueue_on_commit([(d.endpoint_id, d.pk) for d in retriable])
     return event_id, [d.pk for d in deliveries]
 
 
