@@ -67,3 +67,33 @@ def test_receiver_down_then_up_gets_each_event_once(direct_tenant, stopped_recei
         (2, "CONNECTION_ERROR"),
         (3, ""),
     }
+
+
+def test_a_worker_killed_mid_batch_leaves_the_unsent_ones_to_be_delivered(
+    direct_tenant, receiver, celery_worker_process
+):
+    """One message carries all three; the worker dies holding the first send open. The unsent two were
+    claimed (leased, attempt numbers taken) and are sent again with the first once the lease runs out."""
+    make_endpoint(direct_tenant, receiver.url)
+    receiver.hold = threading.Event()
+    events = record_events(direct_tenant, 3)  # one transaction: one deliver_batch message
+    assert receiver.arrived.wait(30), "the worker never sent the first attempt"
+    celery_worker_process.kill()
+    receiver.hold.set()
+    receiver.wait_for(1)
+    rows = Delivery.objects.filter(event__in=events)
+    assert sorted(rows.values_list("status", "attempt_count")) == [("PENDING", 1)] * 3
+    assert rows.filter(lease_expires_at__isnull=True).count() == 0
+    assert Attempt.objects.count() == 0
+
+    celery_worker_process.start()
+    past = timezone.now() - timedelta(seconds=1)
+    rows.update(lease_expires_at=past, enqueued_at=past - timedelta(minutes=1))
+    assert sorted(deliveries_dispatch_due()) == sorted(rows.values_list("pk", flat=True))
+    wait_until(lambda: all(_status(e) == "DELIVERED" for e in events), what="all delivered after restart")
+
+    assert sorted(Attempt.objects.values_list("number", "status_code")) == [(2, 200)] * 3
+    first = receiver.requests[0].event_id
+    assert len(receiver.requests) == 4  # the held first send, then the three again
+    assert receiver.processed == {e.pk: 1 for e in events}
+    assert [r.headers["X-Delivery-Attempt"] for r in receiver.requests if r.event_id == first] == ["1", "2"]
