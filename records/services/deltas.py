@@ -10,11 +10,12 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from pacspace.errors import DomainError
 from pacspace.metrics import DELTAS_ACCEPTED
+from pacspace.rows import Inserter, Rows, for_update, pipelined, placeholders, quote
 from records.locks import write_serialization
 from records.models import CustomerRecord, Delta, DeltaStatus, Tenant, VendorAccount
 from records.proofs import canonical_item, content_hash, format_timestamp, to_hex
@@ -38,54 +39,102 @@ def _now_ms() -> dt.datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def _lock_records(
-    tenant: Tenant, environment: str, vendor: VendorAccount | None, customer_ids: list[str]
-) -> tuple[dict[str, CustomerRecord], list[CustomerRecord]]:
-    """Lock (creating where missing) the records of these customers, always in customerId order."""
-    scoped = CustomerRecord.objects.filter(tenant=tenant, environment=environment, vendor_account=vendor)
-    records = {
-        r.customer_id: r for r in scoped.select_for_update().filter(customer_id__in=customer_ids).order_by("customer_id")
-    }
-    created: list[CustomerRecord] = []
-    for customer_id in sorted(set(customer_ids) - set(records)):
+RECORDS = Rows(CustomerRecord, "r")
+DELTAS = Rows(Delta, "d")
+DELTA_INSERT = Inserter(Delta)
+HEAD_UPDATE = (
+    f"UPDATE {quote(CustomerRecord._meta.db_table)} SET last_intake_sequence = %s, last_created_at = %s WHERE id = %s"
+)
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """The customer records one request writes to: a tenant, an environment and a vendor account (or none).
+
+    Its statements are hand-written (pacspace.rows): they run on every emit."""
+
+    tenant: Tenant
+    environment: str
+    vendor: VendorAccount | None
+
+    def _where(self, customer_ids: list[str]) -> tuple[str, list[Any]]:
+        vendor = "r.vendor_account_id = %s" if self.vendor else "r.vendor_account_id IS NULL"
+        sql = f"r.tenant_id = %s AND r.environment = %s AND {vendor} AND r.customer_id IN ({placeholders(len(customer_ids))})"
+        return sql, [self.tenant.id, self.environment, *([self.vendor.id] if self.vendor else []), *customer_ids]
+
+    def send_lock(self, customer_ids: list[str]):
+        """Lock the existing records of these customers, in customerId order (the global lock order)."""
+        where, params = self._where(customer_ids)
+        return RECORDS.send(f"SELECT {RECORDS.columns} FROM {RECORDS.table} WHERE {where} ORDER BY r.customer_id{for_update()}", params)
+
+    def send_deltas(self, customer_ids: list[str], column: str, values: set[str], *, live: bool = False):
+        """Deltas of these customers whose `column` is one of `values`; `live` leaves FAILED ones out (and
+        lets PostgreSQL use the partial referenceId index)."""
+        if not values or not customer_ids:
+            return None
+        where, params = self._where(customer_ids)
+        sql = (
+            f"SELECT {DELTAS.columns} FROM {DELTAS.table} JOIN {RECORDS.table} ON r.id = d.customer_record_id"
+            f" WHERE {where} AND d.{column} IN ({placeholders(len(values))})"
+            + (f" AND d.status <> '{DeltaStatus.FAILED}'" if live else "")
+        )
+        return DELTAS.send(sql, [*params, *values])
+
+    def create(self, customer_id: str) -> CustomerRecord | None:
+        """A new, locked record; None when a concurrent first delta created it first."""
         try:
             with transaction.atomic():
-                record = CustomerRecord.objects.create(
-                    tenant=tenant, environment=environment, vendor_account=vendor, customer_id=customer_id
+                return CustomerRecord.objects.create(
+                    tenant=self.tenant, environment=self.environment, vendor_account=self.vendor, customer_id=customer_id
                 )
-            created.append(record)
-        except IntegrityError:  # a concurrent first delta created it; take its lock instead
-            record = scoped.select_for_update().get(customer_id=customer_id)
-        records[customer_id] = record
-    return records, created
+        except IntegrityError:
+            return None
 
 
-def _existing_by_reference(records: dict[str, CustomerRecord], references: set[str]) -> dict[tuple[str, str], Delta]:
-    if not references:
-        return {}
-    rows = Delta.objects.filter(customer_record__in=list(records.values()), reference_id__in=references).exclude(
-        status=DeltaStatus.FAILED
-    )
-    return {(row.customer_record_id, row.reference_id): row for row in rows}
+def _open_intake(scope: _Scope, items: list[DeltaItem]) -> tuple[dict[str, CustomerRecord], list[CustomerRecord], _Intake]:
+    """Lock the items' records and read the deltas they name: one round trip when every record exists.
 
+    The reads run after the lock statement (pipelined statements execute in order, each with a fresh
+    snapshot), so they see every delta committed by an intake that held a lock before us. A customer's
+    first delta creates its record and then reads again, under every lock."""
+    customer_ids = sorted({i.customer_id for i in items})
+    references = {i.reference_id for i in items if i.reference_id}
+    references |= {i.adjusts["referenceId"] for i in items if i.adjusts and "referenceId" in i.adjusts}
+    record_ids = {i.adjusts["recordId"] for i in items if i.adjusts and "recordId" in i.adjusts}
 
-def _existing_by_record_id(records: dict[str, CustomerRecord], record_ids: set[str]) -> dict[str, Delta]:
-    if not record_ids:
-        return {}
-    rows = Delta.objects.filter(customer_record__in=list(records.values()), record_id__in=record_ids)
-    return {row.record_id: row for row in rows}
+    def read(locking: list[str]):
+        return (
+            scope.send_lock(locking) if locking else None,
+            scope.send_deltas(customer_ids, "reference_id", references, live=True),
+            scope.send_deltas(customer_ids, "record_id", record_ids),
+        )
+
+    with pipelined():
+        locked, by_reference, by_record_id = read(customer_ids)
+        records = {r.customer_id: r for r in RECORDS.receive(locked)}
+        found = DELTAS.receive(by_reference), DELTAS.receive(by_record_id)
+    created: list[CustomerRecord] = []
+    if len(records) < len(customer_ids):
+        for customer_id in (c for c in customer_ids if c not in records):
+            record = scope.create(customer_id)
+            if record is None:  # created concurrently: take its lock instead
+                (record,) = RECORDS.receive(scope.send_lock([customer_id]))
+            else:
+                created.append(record)
+            records[customer_id] = record
+        _, by_reference, by_record_id = read([])
+        found = DELTAS.receive(by_reference), DELTAS.receive(by_record_id)
+    return records, created, _Intake(*found)
 
 
 class _Intake:
     """In-memory view of one request's intake: lookups see rows accepted earlier in the request."""
 
-    def __init__(self, records: dict[str, CustomerRecord], items: list[DeltaItem]) -> None:
-        references = {i.reference_id for i in items if i.reference_id}
-        references |= {i.adjusts["referenceId"] for i in items if i.adjusts and "referenceId" in i.adjusts}
-        record_ids = {i.adjusts["recordId"] for i in items if i.adjusts and "recordId" in i.adjusts}
-        self.by_reference = _existing_by_reference(records, references)
-        self.by_record_id = _existing_by_record_id(records, record_ids)
+    def __init__(self, by_reference: list[Delta], by_record_id: list[Delta]) -> None:
+        self.by_reference = {(d.customer_record_id, d.reference_id): d for d in by_reference}
+        self.by_record_id = {d.record_id: d for d in by_record_id}
         self.pending: list[Delta] = []
+        self.touched: dict[str, CustomerRecord] = {}
 
     def adjusts_target(self, record: CustomerRecord, adjusts: dict[str, str]) -> Delta | None:
         if "recordId" in adjusts:
@@ -95,16 +144,29 @@ class _Intake:
             target = self.by_reference.get((record.pk, adjusts["referenceId"]))
         return target if target is not None and target.status != DeltaStatus.FAILED else None
 
-    def add(self, delta: Delta) -> None:
+    def add(self, delta: Delta, record: CustomerRecord) -> None:
         self.pending.append(delta)
+        self.touched[record.pk] = record
         self.by_record_id[delta.record_id] = delta
         if delta.reference_id:
             self.by_reference[(delta.customer_record_id, delta.reference_id)] = delta
 
     def flush(self) -> None:
-        if self.pending:
-            Delta.objects.bulk_create(self.pending)
-            self.pending = []
+        """Insert what is pending now (an adjusts target accepted earlier in the request needs its key)."""
+        DELTA_INSERT.insert(self.pending)
+        self.pending = []
+
+    def close(self) -> None:
+        """Insert the pending deltas and advance the touched records' intake heads: one round trip."""
+        with pipelined(), DELTA_INSERT.send(self.pending) as sent:
+            if self.touched:
+                prep = CustomerRecord._meta.get_field("last_created_at").get_db_prep_save
+                with connection.cursor() as cursor:
+                    cursor.executemany(HEAD_UPDATE, [
+                        (r.last_intake_sequence, prep(r.last_created_at, connection), r.pk) for r in self.touched.values()
+                    ])
+            sent.receive()
+        self.pending = []
 
 
 def _build_delta(
@@ -165,7 +227,7 @@ def _accept_one(
                 "REFERENCE_CONFLICT", "referenceId already used with different content",
                 details={"recordId": existing.record_id}))
     delta = _build_delta(item, record, vendor, target, created_at)
-    intake.add(delta)
+    intake.add(delta, record)
     return Outcome(index, delta=delta)
 
 
@@ -180,19 +242,18 @@ def deltas_accept(
     """Accept items in order in one transaction; a bad item fails alone, never the others."""
     valid = [item for item in items if isinstance(item, DeltaItem)]
     with write_serialization(), transaction.atomic():
-        records, created = _lock_records(tenant, environment, vendor, [i.customer_id for i in valid])
-        intake = _Intake(records, valid)
+        records, created, intake = _open_intake(_Scope(tenant, environment, vendor), valid)
         moment = created_at or _now_ms()
         outcomes = [
             Outcome(index, error=item.as_error()) if isinstance(item, ItemInvalid)
             else _accept_one(index, item, records[item.customer_id], vendor, intake, moment)
             for index, item in enumerate(items)
         ]
-        intake.flush()
-        _save_intake_heads([r for r in records.values() if r.last_created_at is not None])
+        intake.close()
         # A record exists only once a delta was accepted for it: drop the ones whose items all failed.
         unused = [r.pk for r in created if r.last_intake_sequence == 0]
-        CustomerRecord.objects.filter(pk__in=unused).delete()
+        if unused:
+            CustomerRecord.objects.filter(pk__in=unused).delete()
         for record in created:
             if record.pk not in unused:
                 shared_record_create(record)
@@ -202,16 +263,6 @@ def deltas_accept(
             DELTAS_ACCEPTED.labels(environment=environment).inc(accepted)
             _schedule_seal(tenant.id, environment)
     return outcomes
-
-
-def _save_intake_heads(records: list[CustomerRecord]) -> None:
-    """A plain UPDATE for the common single-customer emit; bulk_update's CASE form for batches."""
-    if len(records) == 1:
-        (record,) = records
-        CustomerRecord.objects.filter(pk=record.pk).update(
-            last_intake_sequence=record.last_intake_sequence, last_created_at=record.last_created_at)
-    elif records:
-        CustomerRecord.objects.bulk_update(records, ["last_intake_sequence", "last_created_at"])
 
 
 def _customer_created(record: CustomerRecord, actor: dict[str, Any]) -> None:

@@ -5,7 +5,7 @@ from unittest import mock
 
 from django.utils import timezone
 
-from records.models import Delta, IdempotencyKey
+from records.models import CustomerRecord, Delta, IdempotencyKey
 from records.services import deltas as delta_service
 from records.tasks import prune_idempotency_keys
 from tests.records.helpers import delta_count
@@ -77,23 +77,19 @@ def test_4xx_outcomes_are_stored_and_replayed(direct_tenant):
 
 
 def test_failed_write_leaves_no_claimed_key_and_retry_counts_once(direct_tenant):
-    real = delta_service.Delta.objects.bulk_create
-    calls = {"n": 0}
-
-    def failing_once(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise RuntimeError("database went away mid-write")
-        return real(*args, **kwargs)
-
-    with mock.patch.object(delta_service.Delta.objects, "bulk_create", side_effect=failing_once):
+    # A real database error after the delta INSERT was sent, in the same transaction: the intake head
+    # UPDATE names a table that does not exist.
+    broken = "UPDATE no_such_table SET a = %s, b = %s WHERE id = %s"
+    with mock.patch.object(delta_service, "HEAD_UPDATE", broken):
         failed = post(direct_tenant, {**BODY, "referenceId": "r-1"})
-        assert failed.status_code == 500 and failed.json()["error"]["code"] == "INTERNAL_ERROR"
-        assert not IdempotencyKey.objects.filter(key="key-1").exists()
-        assert delta_count(direct_tenant.tenant) == 0
-        retried = post(direct_tenant, {**BODY, "referenceId": "r-1"})
+    assert failed.status_code == 500 and failed.json()["error"]["code"] == "INTERNAL_ERROR"
+    assert not IdempotencyKey.objects.filter(key="key-1").exists()
+    assert delta_count(direct_tenant.tenant) == 0
+    assert CustomerRecord.objects.filter(tenant=direct_tenant.tenant).count() == 0
+    retried = post(direct_tenant, {**BODY, "referenceId": "r-1"})
     assert retried.status_code == 201
     assert Delta.objects.filter(tenant=direct_tenant.tenant, reference_id="r-1").count() == 1
+    assert IdempotencyKey.objects.get(key="key-1").is_completed
 
 
 def test_invalid_key_is_400(direct_tenant):

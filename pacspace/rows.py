@@ -1,0 +1,152 @@
+"""Model rows through hand-written SQL, for the few statements on the per-request hot path.
+
+The ORM compiles every queryset anew: about a millisecond for a wide model like `Delta` on this
+machine, several times the database round trip itself (bench/RESULTS.md, single emit). The hot
+statements (authentication, the intake locks and lookups, the delta INSERT) are therefore written
+once, as SQL, and their rows turned into model instances here with the same converters and the same
+`get_db_prep_save` the ORM would use, so they behave identically on PostgreSQL and SQLite.
+Everything else keeps using the ORM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import cached_property
+from typing import Any, Generic, TypeVar
+
+from django.db import connection
+from django.db.models import Model
+
+M = TypeVar("M", bound=Model)
+
+
+def quote(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def placeholders(count: int) -> str:
+    """`%s, %s, …` for an IN list or a VALUES tuple of `count` values."""
+    return ", ".join(["%s"] * count)
+
+
+def for_update() -> str:
+    """` FOR UPDATE` where the backend has row locks (SQLite serializes writers on its own)."""
+    return " FOR UPDATE" if connection.features.has_select_for_update else ""
+
+
+@contextmanager
+def pipelined() -> Iterator[None]:
+    """Statements executed inside reach PostgreSQL together, in one round trip (psycopg pipeline mode),
+    and run there one after the other in order; a result is read when it is fetched, so execute them all
+    before fetching any. Elsewhere (SQLite) they simply run one by one."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    connection.ensure_connection()
+    with connection.connection.pipeline():
+        yield
+
+
+class Rows(Generic[M]):
+    """One model's concrete columns under a table alias: the SELECT list, and rows back to instances."""
+
+    def __init__(self, model: type[M], alias: str) -> None:
+        self.model = model
+        self.alias = alias
+        self.fields = list(model._meta.concrete_fields)
+        self.width = len(self.fields)
+        self.table = f"{quote(model._meta.db_table)} {alias}"
+        self.columns = ", ".join(f"{alias}.{quote(field.column)}" for field in self.fields)
+        self._attnames = [field.attname for field in self.fields]
+
+    @cached_property
+    def _converters(self) -> list[tuple[int, list, Any]]:
+        """What the ORM applies to each column read back (nothing on PostgreSQL; dates and decimals on SQLite)."""
+        compiler = self.model._default_manager.none().query.get_compiler(connection=connection)
+        found = compiler.get_converters([field.get_col(self.alias) for field in self.fields])
+        return [(position, functions, expression) for position, (functions, expression) in found.items()]
+
+    def load(self, values: Sequence[Any]) -> M:
+        """An instance from this model's slice of a row, as if the ORM had fetched it."""
+        if self._converters:
+            values = list(values)
+            for position, functions, expression in self._converters:
+                for function in functions:
+                    values[position] = function(values[position], expression, connection)
+        return self.model.from_db(connection.alias, self._attnames, values)
+
+    def fetch(self, sql: str, params: Sequence[Any]) -> list[M]:
+        return self.receive(self.send(sql, params))
+
+    @staticmethod
+    def send(sql: str, params: Sequence[Any]):
+        """Execute now, read later with `receive` (the two halves of `fetch`, for `pipelined`)."""
+        cursor = connection.cursor()
+        cursor.execute(sql, params)
+        return cursor
+
+    def receive(self, cursor) -> list[M]:
+        """The instances of a statement `send` executed; no cursor (nothing was sent) reads as no rows."""
+        if cursor is None:
+            return []
+        with cursor:
+            return [self.load(row) for row in cursor.fetchall()]
+
+
+class Inserter(Generic[M]):
+    """A multi-row INSERT … RETURNING the primary key, values prepared by each field's get_db_prep_save."""
+
+    def __init__(self, model: type[M]) -> None:
+        meta = model._meta
+        self.fields = [field for field in meta.concrete_fields if field is not meta.pk]
+        self.pk = meta.pk
+        self.prefix = (
+            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in self.fields)}) VALUES "
+        )
+        self.row = f"({placeholders(len(self.fields))})"
+
+    def insert(self, objs: Iterable[M]) -> None:
+        """Insert in batches the backend accepts, setting each object's primary key."""
+        with self.send(objs) as sent:
+            sent.receive()
+
+    def send(self, objs: Iterable[M]) -> SentInsert:
+        """Execute the INSERTs now; `receive()` on the result reads the keys back (in VALUES order).
+        Use it as a context manager so a failure in between still closes its cursors."""
+        objs = list(objs)
+        size = max(1, connection.ops.bulk_batch_size(self.fields, objs))
+        sent = SentInsert(self.pk)
+        for start in range(0, len(objs), size):
+            chunk = objs[start : start + size]
+            params = [
+                field.get_db_prep_save(getattr(obj, field.attname), connection)
+                for obj in chunk
+                for field in self.fields
+            ]
+            sql = self.prefix + ", ".join([self.row] * len(chunk)) + f" RETURNING {quote(self.pk.column)}"
+            cursor = connection.cursor()
+            sent.cursors.append((cursor, chunk))
+            cursor.execute(sql, params)
+        return sent
+
+
+class SentInsert:
+    """INSERTs executed by `Inserter.send`, their keys not read yet."""
+
+    def __init__(self, pk) -> None:
+        self.pk = pk
+        self.cursors: list[tuple[Any, list[Model]]] = []
+
+    def receive(self) -> None:
+        for cursor, chunk in self.cursors:
+            for obj, (pk,) in zip(chunk, cursor.fetchall(), strict=True):
+                setattr(obj, self.pk.attname, pk)
+                obj._state.adding, obj._state.db = False, connection.alias
+
+    def __enter__(self) -> SentInsert:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for cursor, _ in self.cursors:
+            cursor.close()
