@@ -18,6 +18,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from http.client import RemoteDisconnected
 from urllib.parse import SplitResult, urlsplit
 
 import certifi
@@ -44,6 +45,11 @@ CHECK_SKIPPED = "skipped"
 CHECK_UNRESOLVED = "unresolved"
 
 RESPONSE_EXCERPT_BYTES = 2048
+DRAIN_BYTES = 64 * 1024  # read past the excerpt so that a connection can be kept; longer answers close it
+IDLE_SECONDS = 4.0
+IDLE_PER_KEY = 4  # per receiver address: one per worker thread is plenty
+# A kept connection the receiver closed while it was idle fails like this before any answer arrives.
+_CLOSED_WHILE_IDLE = (RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 USER_AGENT = "pacspace-verified-records-webhooks/1"
 CA_BUNDLE = certifi.where()  # the same trust store as `requests`; tests point it at their own CA
 
@@ -118,25 +124,70 @@ def _exchange(
     headers: dict[str, str],
     deadline: float,
 ) -> tuple[int | None, bytes, str]:
-    """(status, first bytes of the body, error code) from the first address that accepts a connection."""
+    """(status, first bytes of the body, error code) from the first address that accepts a connection.
+
+    A kept-alive connection is only taken for an address of this attempt's checked answers (the pool is
+    keyed by address), so reuse never sends to an address this attempt did not check. One that the
+    receiver closed while it sat idle fails before any answer; the send is then made once more on a new
+    connection (a duplicate at worst, which at-least-once delivery allows)."""
     error = CONNECTION_ERROR
     for address in addresses:
+        key = (parts.scheme, parts.hostname, port, address, CA_BUNDLE)
+        kept = _POOL.take(key)
+        if kept is not None:
+            result = _exchange_on(kept, key, parts, body, headers, deadline, is_kept=True)
+            if result is not None:
+                return result
         connection = _connection(parts, address, port, timeout=max(deadline - time.monotonic(), 0.001))
-        watchdog = _WATCHDOG.watch(connection, deadline)
         try:
-            status, excerpt = _request(connection, parts, body, headers)
-        except NewConnectionError:
-            error = TIMEOUT if watchdog.fired else CONNECTION_ERROR
-            continue  # this address refused or is unreachable; the next one passed the same check
-        except Exception as exc:  # noqa: BLE001 - every failure of the exchange becomes an error code
-            return None, b"", TIMEOUT if watchdog.fired else _error_code(exc)
-        finally:
-            watchdog.cancel()
-            connection.close()
-        if watchdog.fired:
-            return None, b"", TIMEOUT  # the answer was cut off at the deadline, however it began
-        return status, excerpt, _status_error(status)
+            return _exchange_on(connection, key, parts, body, headers, deadline, is_kept=False)
+        except _ConnectFailed as exc:
+            error = exc.error  # this address refused or is unreachable; the next one passed the same check
     return None, b"", error
+
+
+def _exchange_on(
+    connection: HTTPConnection,
+    key: tuple,
+    parts: SplitResult,
+    body: bytes,
+    headers: dict[str, str],
+    deadline: float,
+    *,
+    is_kept: bool,
+) -> tuple[int | None, bytes, str] | None:
+    """One request on `connection`, which goes back to the pool when the receiver keeps it open. None:
+    a kept connection turned out closed. _ConnectFailed: a new one could not be made."""
+    if is_kept:
+        connection.timeout = max(deadline - time.monotonic(), 0.001)
+        connection.sock.settimeout(connection.timeout)
+    watchdog = _WATCHDOG.watch(connection, deadline)
+    reusable = False
+    try:
+        status, excerpt, reusable = _request(connection, parts, body, headers)
+    except NewConnectionError as exc:
+        raise _ConnectFailed(TIMEOUT if watchdog.fired else CONNECTION_ERROR) from exc
+    except _CLOSED_WHILE_IDLE:
+        if is_kept and not watchdog.fired:
+            return None
+        return None, b"", TIMEOUT if watchdog.fired else CONNECTION_ERROR
+    except Exception as exc:  # noqa: BLE001 - every failure of the exchange becomes an error code
+        return None, b"", TIMEOUT if watchdog.fired else _error_code(exc)
+    finally:
+        watchdog.cancel()
+        if reusable and not watchdog.fired:
+            _POOL.give(key, connection)
+        else:
+            connection.close()
+    if watchdog.fired:
+        return None, b"", TIMEOUT  # the answer was cut off at the deadline, however it began
+    return status, excerpt, _status_error(status)
+
+
+class _ConnectFailed(Exception):
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 def _connection(parts: SplitResult, address: str, port: int, *, timeout: float) -> HTTPConnection:
@@ -155,7 +206,8 @@ def _connection(parts: SplitResult, address: str, port: int, *, timeout: float) 
 
 def _request(
     connection: HTTPConnection, parts: SplitResult, body: bytes, headers: dict[str, str]
-) -> tuple[int, bytes]:
+) -> tuple[int, bytes, bool]:
+    """(status, first bytes of the body, whether the connection can carry another request)."""
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     if parts.port is not None:
         host = f"{host}:{parts.port}"
@@ -169,7 +221,10 @@ def _request(
     )
     response = connection.getresponse()
     excerpt = response.read(RESPONSE_EXCERPT_BYTES, decode_content=False)
-    return response.status, excerpt
+    # The rest of a short answer is read and dropped so the connection can be used again; a long one
+    # costs its connection instead.
+    response.read(DRAIN_BYTES, decode_content=False)
+    return response.status, excerpt, response.isclosed() and not response._original_response.will_close
 
 
 def _status_error(status: int) -> str:
@@ -253,3 +308,48 @@ def _shutdown(connection: HTTPConnection) -> None:
 
 
 _WATCHDOG = _Watchdog()
+
+
+class _Pool:
+    """Idle kept-alive connections of this process, by (scheme, host, port, address, CA bundle).
+
+    Within a batch (services/deliveries.py) the same receiver gets one delivery after another, so a kept
+    connection saves a TCP and TLS handshake per delivery. Connections idle for more than IDLE_SECONDS
+    are closed rather than reused: receivers drop idle ones after a few seconds (5 s is common)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: dict[tuple, list[tuple[float, HTTPConnection]]] = {}
+        self._pid: int | None = None
+
+    def take(self, key: tuple) -> HTTPConnection | None:
+        with self._lock:
+            self._forget_parents()
+            kept = self._idle.get(key, [])
+            while kept:
+                since, connection = kept.pop()
+                # is_connected: nothing to read yet; a receiver that closed it made it readable (EOF).
+                if time.monotonic() - since <= IDLE_SECONDS and connection.is_connected:
+                    return connection
+                connection.close()
+        return None
+
+    def give(self, key: tuple, connection: HTTPConnection) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._forget_parents()
+            for kept in self._idle.values():  # close what has idled too long, whoever it belongs to
+                while kept and now - kept[0][0] > IDLE_SECONDS:
+                    kept.pop(0)[1].close()
+            kept = self._idle.setdefault(key, [])
+            if len(kept) >= IDLE_PER_KEY:
+                kept.pop(0)[1].close()
+            kept.append((now, connection))
+
+    def _forget_parents(self) -> None:
+        # A forked worker child must not share its parent's sockets; the parent keeps and closes them.
+        if self._pid != os.getpid():
+            self._pid, self._idle = os.getpid(), {}
+
+
+_POOL = _Pool()

@@ -41,6 +41,7 @@ class Received:
     body: bytes
     status: int
     verified: dict[str, tuple[bool, bool]] = field(default_factory=dict)  # secret -> (sdk, standard)
+    client_port: int = 0  # the sender's side of the connection: equal ports, one kept-alive connection
 
     @property
     def event_id(self) -> str:
@@ -103,13 +104,13 @@ class Receiver:
             self._server.server_close()
             self._server = None
 
-    def answer(self, headers: dict[str, str], body: bytes, path: str) -> Received:
+    def answer(self, headers: dict[str, str], body: bytes, path: str, client_port: int = 0) -> Received:
         verified = {secret: verify_both(secret, headers, body) for secret in self.secrets}
         with self._lock:
             status = self.statuses.pop(0) if self.statuses else self.default_status
             if verified and not all(all(pair) for pair in verified.values()):
                 status = 401
-            received = Received(path, headers, body, status, verified)
+            received = Received(path, headers, body, status, verified, client_port)
             self.requests.append(received)
             if 200 <= status < 300 and "webhook-id" in headers:
                 if self.processed[received.event_id] == 0:  # dedupe: a repeat is acknowledged, not redone
@@ -136,7 +137,7 @@ def _handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 receiver.hold.wait(WAIT_SECONDS)
             if receiver.delay:
                 time.sleep(receiver.delay)
-            received = receiver.answer(dict(self.headers.items()), body, self.path)
+            received = receiver.answer(dict(self.headers.items()), body, self.path, self.client_address[1])
             self.send_response(received.status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(receiver.response_body)))

@@ -174,6 +174,78 @@ def test_the_connection_goes_to_the_checked_address_with_the_original_host(recei
     assert receiver.requests[0].headers["Host"] == f"hooks.rebind.test:{receiver.port}"
 
 
+# ---------------------------------------------------------------------------------------- keep-alive
+def test_one_connection_carries_consecutive_sends_to_a_receiver(receiver):
+    outcomes = [_post(receiver.url) for _ in range(3)]
+    assert [(o.status_code, o.error) for o in outcomes] == [(200, "")] * 3
+    assert len({r.client_port for r in receiver.requests}) == 1
+
+
+def test_a_kept_connection_is_used_only_for_an_address_of_this_attempts_answers(receiver, monkeypatch):
+    """The pool is keyed by address: when the name now resolves elsewhere, the connection to the old
+    address is not reused (here the new address has no listener, so the attempt cannot connect)."""
+    answers = {"now": ("127.0.0.1",)}
+    monkeypatch.setattr(transport, "resolve", lambda host, port, timeout: answers["now"])
+    url = f"http://hooks.rebind.test:{receiver.port}/in"
+    assert _post(url).status_code == 200
+    answers["now"] = ("127.0.0.2",)
+    outcome = _post(url)
+    assert (outcome.status_code, outcome.error) == (None, "CONNECTION_ERROR")
+    assert outcome.addresses == ("127.0.0.2",)
+    assert len(receiver.requests) == 1
+
+
+def test_the_address_check_runs_before_a_kept_connection_is_taken(receiver, monkeypatch):
+    monkeypatch.setattr(transport, "resolve", lambda host, port, timeout: ("127.0.0.1",))
+    url = f"http://hooks.rebind.test:{receiver.port}/in"
+    assert _post(url).status_code == 200  # private targets allowed: the connection is kept
+    outcome = _post(url, allow_private=False)
+    assert (outcome.address_check, outcome.error) == ("refused", "TARGET_NOT_ALLOWED")
+    assert len(receiver.requests) == 1
+
+
+def test_a_kept_connection_closed_by_the_receiver_is_replaced_and_the_send_made_again():
+    """The receiver takes the second request on the kept connection and drops it unanswered: the send
+    goes again on a new connection (the receiver saw it twice, as at-least-once allows)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    seen: list[tuple[int, bytes]] = []
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+    def read_request(connection: socket.socket) -> bytes:
+        data = b""
+        while not data.endswith(BODY) and (chunk := connection.recv(65536)):
+            data += chunk
+        return data
+
+    def serve() -> None:
+        for connection_number in (1, 2):
+            connection, _ = server.accept()
+            seen.append((connection_number, read_request(connection)))
+            connection.sendall(answer)
+            if connection_number == 1:
+                seen.append((connection_number, read_request(connection)))  # read, never answered
+            connection.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/"
+    try:
+        first, second = _post(url), _post(url)
+    finally:
+        server.close()
+    assert [(o.status_code, o.error) for o in (first, second)] == [(200, ""), (200, "")]
+    assert [number for number, _ in seen] == [1, 1, 2]
+    assert all(request.endswith(BODY) for _, request in seen)
+
+
+def test_a_receiver_that_closes_after_each_answer_gets_a_new_connection_each_time(receiver):
+    receiver.response_body = b"x" * (transport.DRAIN_BYTES + transport.RESPONSE_EXCERPT_BYTES + 1)
+    outcomes = [_post(receiver.url) for _ in range(2)]
+    assert [o.response_body for o in outcomes] == ["x" * transport.RESPONSE_EXCERPT_BYTES] * 2
+    assert len({r.client_port for r in receiver.requests}) == 2  # too long to read to the end: not kept
+
+
 # ---------------------------------------------------------------------------------------------- TLS
 def _certificate(subject: str, key, issuer_name, issuer_key, *, ca: bool, names: list[str] | None = None):
     now = datetime.now(timezone.utc)
