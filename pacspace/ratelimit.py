@@ -1,7 +1,8 @@
 """Fixed-window rate limits (api.md §1.11) with an atomic Redis counter.
 
-INCR and EXPIRE run in one MULTI transaction, so concurrent requests never lose a count (DRF's
-cache-based throttle reads, modifies and writes back). Without Redis (the embedded default) a
+INCR and the window's EXPIRE run in one server-side script (one command, one round trip on every
+API request), so concurrent requests never lose a count (DRF's cache-based throttle reads,
+modifies and writes back) and no window key outlives its window. Without Redis (the embedded default) a
 process-local counter serves the single process. If Redis is unreachable we fail open: limits are
 a fairness tool, not a reason to refuse billing evidence.
 """
@@ -23,11 +24,23 @@ _local_lock = threading.Lock()
 _local_counts: dict[str, int] = {}
 
 
+_COUNT_SCRIPT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+
+
 @lru_cache(maxsize=1)
 def redis_client():
     import redis
 
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+
+@lru_cache(maxsize=1)
+def _count_script():
+    return redis_client().register_script(_COUNT_SCRIPT)
 
 
 def _count_local(key: str) -> int:
@@ -42,11 +55,7 @@ def _count(key: str) -> int | None:
     if not settings.REDIS_URL:
         return _count_local(key)
     try:
-        pipe = redis_client().pipeline(transaction=True)
-        pipe.incr(key)
-        pipe.expire(key, WINDOW_SECONDS * 2)
-        count, _ = pipe.execute()
-        return int(count)
+        return int(_count_script()(keys=[key], args=[WINDOW_SECONDS * 2]))
     except Exception:  # noqa: BLE001 - fail open, loudly
         logger.warning("rate limit counter unavailable; allowing request", exc_info=True)
         return None

@@ -60,6 +60,23 @@ def test_windows_are_fixed_and_counted_atomically(settings):
     rate_limit_hit(surface="unit", subject=subject, limit=2, now=180.0)  # a new window
 
 
+def test_concurrent_hits_all_count_and_the_window_key_expires(settings):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pacspace.ratelimit import redis_client
+
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis (the embedded default counts in-process)")
+
+    subject = f"threads-{os.getpid()}-{secrets.token_hex(4)}"
+    now = 60.0 * 1000
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        list(pool.map(lambda _: rate_limit_hit(surface="unit", subject=subject, limit=1000, now=now), range(20)))
+    key = f"rl:unit:{subject}:{int(now // WINDOW_SECONDS)}"
+    assert int(redis_client().get(key)) == 20
+    assert 0 < redis_client().ttl(key) <= 2 * WINDOW_SECONDS
+
+
 @pytest.mark.django_db
 def test_metrics_require_the_bearer_token_when_set(client, settings, direct_tenant):
     direct_tenant.api.post("/api/v1/balance/delta", {"customerId": "c", "delta": 1, "reason": "r"})
