@@ -185,14 +185,21 @@ class DeltaStatus(models.TextChoices):
 class Delta(models.Model):
     """One accepted usage change. Only the seal worker moves it forward; nothing ever deletes it."""
 
+    # Indexes: every delta row is written three times (accepted, claimed, sealed; proofs.md §5) and
+    # none of those updates can be HOT, so each index costs on every write. The table keeps only the
+    # ones a query uses: no separate FK indexes (composite indexes below lead with those columns; a
+    # delta is never deleted, so PROTECT never looks up by them), no varchar_pattern_ops copies
+    # (nothing filters deltas by LIKE), partial indexes where only some rows are looked up.
     # The bigint primary key is the acceptance order the seal worker follows (proofs.md §5).
     id = models.BigAutoField(primary_key=True)
-    record_id = models.CharField(max_length=24, unique=True, default=new_record_id, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    record_id = models.CharField(max_length=24, default=new_record_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+", db_index=False)
     environment = models.CharField(max_length=16, choices=Environment.choices)
-    customer_record = models.ForeignKey(CustomerRecord, on_delete=models.PROTECT, related_name="deltas")
+    customer_record = models.ForeignKey(
+        CustomerRecord, on_delete=models.PROTECT, related_name="deltas", db_index=False
+    )
     vendor_account = models.ForeignKey(
-        VendorAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        VendorAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     customer_id = models.CharField(max_length=128)
     # delta_text is the hashed form; amount is the same value for SQL sums.
@@ -202,7 +209,9 @@ class Delta(models.Model):
     reference_id = models.CharField(max_length=256, null=True, blank=True)
     metadata_json = models.TextField(default="{}")
     adjusts_json = models.TextField(null=True, blank=True)
-    adjusts_delta = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    adjusts_delta = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     status = models.CharField(max_length=16, choices=DeltaStatus.choices, default=DeltaStatus.QUEUED)
     intake_sequence = models.PositiveBigIntegerField()
     created_at = models.DateTimeField()
@@ -227,6 +236,7 @@ class Delta(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
+            models.UniqueConstraint(fields=["record_id"], name="delta_record_id_unique"),
             models.UniqueConstraint(
                 fields=["customer_record", "reference_id"],
                 condition=Q(reference_id__isnull=False) & ~Q(status="FAILED"),
@@ -245,9 +255,15 @@ class Delta(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["tenant", "environment", "status", "id"], name="delta_seal_idx"),
+            # Seal claims and the pending counts (beat, metrics): only rows still waiting are in it.
+            models.Index(
+                fields=["tenant", "environment", "id"],
+                condition=Q(status__in=["QUEUED", "PROCESSING"]),
+                name="delta_pending_idx",
+            ),
+            models.Index(fields=["tenant", "environment", "created_at"], name="delta_tenant_time_idx"),
             models.Index(fields=["customer_record", "created_at"], name="delta_window_idx"),
-            models.Index(fields=["proof_hash"], name="delta_proof_hash_idx"),
+            models.Index(fields=["proof_hash"], condition=Q(proof_hash__isnull=False), name="delta_proof_hash_idx"),
         ]
 
     def __str__(self) -> str:
@@ -345,7 +361,8 @@ class LogState(models.Model):
 
 
 class LogLeaf(models.Model):
-    log = models.ForeignKey(LogState, on_delete=models.PROTECT, related_name="leaves")
+    # The (log, leaf_index) constraint serves every lookup by log: no separate FK index.
+    log = models.ForeignKey(LogState, on_delete=models.PROTECT, related_name="leaves", db_index=False)
     leaf_index = models.PositiveBigIntegerField()
     leaf_hash = models.BinaryField(max_length=32)
     delta = models.OneToOneField(Delta, on_delete=models.PROTECT, related_name="log_leaf")
@@ -357,7 +374,7 @@ class LogLeaf(models.Model):
 class LogNode(models.Model):
     """A complete subtree (level ≥ 1) covering leaves [index·2^level, (index+1)·2^level)."""
 
-    log = models.ForeignKey(LogState, on_delete=models.PROTECT, related_name="nodes")
+    log = models.ForeignKey(LogState, on_delete=models.PROTECT, related_name="nodes", db_index=False)
     level = models.PositiveSmallIntegerField()
     index = models.PositiveBigIntegerField()
     hash = models.BinaryField(max_length=32)
