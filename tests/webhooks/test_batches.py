@@ -129,6 +129,21 @@ def test_failures_do_not_stop_a_batch_and_are_recorded_in_send_order(direct_tena
     assert (endpoint.success_count, endpoint.failure_count, endpoint.failing_since) == (1, 2, None)
 
 
+def test_immediate_retries_of_a_failed_batch_leave_as_one_message(
+    direct_tenant, receiver, committed, clock, monkeypatch
+):
+    monkeypatch.setattr(deliveries_module, "is_eager", lambda: False)  # broker mode: retries get messages
+    sent: list[list[str]] = []
+    monkeypatch.setattr("webhooks.tasks.deliver_batch.apply_async", lambda args, **kw: sent.append(args[0]))
+    make_endpoint(direct_tenant, receiver.url)
+    receiver.default_status = 500
+    ids = _ids(record_events(direct_tenant, 3))
+    with committed():
+        deliveries_attempt(delivery_ids=ids)
+    assert sent == [ids]  # retry 1 follows at once (webhooks.md §5.4): one batch, not three messages
+    assert _rows(ids) == [(PENDING, 1, None)] * 3
+
+
 def test_a_410_stops_the_batch_and_fails_the_rest_unsent(direct_tenant, receiver, clock):
     endpoint, _ = make_endpoint(direct_tenant, receiver.url)
     receiver.statuses = [200, 410]

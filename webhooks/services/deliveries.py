@@ -314,7 +314,9 @@ def _hand_back(claims: list[Claim], *, requeue: bool, now: datetime) -> None:
 
 
 def _record(claim: Claim, outcome: transport.Outcome, attempt: Attempt) -> Attempt:
-    with transaction.atomic():
+    # Part of the batch's transaction (_record_batch): no savepoint of its own, so that the messages it
+    # sends on commit join the batch's (services/dispatch.py).
+    with transaction.atomic(savepoint=False):
         endpoint = Endpoint.objects.select_for_update().get(pk=claim.endpoint_id)
         delivery = Delivery.objects.select_for_update().get(pk=claim.delivery_id)
         attempt.save(force_insert=True)

@@ -60,7 +60,7 @@ def enqueue_on_commit(deliveries: list[tuple[str, str]], *, countdown: float | N
     calls (a caller's loop) still leave as full batches rather than a message each."""
     if not deliveries:
         return
-    if countdown is not None:
+    if countdown:  # a later message of its own; an immediate retry (0) joins the others
         transaction.on_commit(partial(enqueue, deliveries, countdown=countdown), robust=True)
         return
     connection = transaction.get_connection()
