@@ -94,40 +94,72 @@ class Rows(Generic[M]):
             return [self.load(row) for row in cursor.fetchall()]
 
 
+# Field types whose get_db_prep_save is the identity on PostgreSQL for the values the services build
+# (str, int, bool, Decimal, aware datetime, None): the array path skips the per-value call for them.
+_PLAIN_ON_POSTGRES = {
+    "CharField", "TextField", "BigIntegerField", "PositiveBigIntegerField", "IntegerField",
+    "PositiveIntegerField", "PositiveSmallIntegerField", "SmallIntegerField", "BooleanField",
+    "DecimalField", "DateTimeField", "ForeignKey",
+}
+
+
 class Inserter(Generic[M]):
-    """A multi-row INSERT … RETURNING the primary key, values prepared by each field's get_db_prep_save."""
+    """INSERT … RETURNING the primary key for many objects of one model.
+
+    On PostgreSQL the rows travel as one array per column (`INSERT … SELECT … FROM unnest(…)`): a short,
+    constant statement, where a multi-row VALUES list of 27,000 placeholders cost psycopg more to build
+    than PostgreSQL to insert. Elsewhere a multi-row VALUES list in batches the backend accepts."""
 
     def __init__(self, model: type[M]) -> None:
         meta = model._meta
         self.fields = [field for field in meta.concrete_fields if field is not meta.pk]
         self.pk = meta.pk
-        self.prefix = (
-            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in self.fields)}) VALUES "
-        )
+        columns = ", ".join(quote(field.column) for field in self.fields)
+        self.prefix = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES "
         self.row = f"({placeholders(len(self.fields))})"
+        self.returning = f" RETURNING {quote(self.pk.column)}"
+        self._table, self._columns = quote(meta.db_table), columns
+
+    @cached_property
+    def _unnest_sql(self) -> str:
+        # WITH ORDINALITY + ORDER BY: rows are inserted, and draw their keys, in the objects' order.
+        arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in self.fields)
+        names = ", ".join(f"c{i}" for i in range(len(self.fields)))
+        return (
+            f"INSERT INTO {self._table} ({self._columns}) SELECT {names} FROM unnest({arrays})"
+            f" WITH ORDINALITY AS v({names}, n) ORDER BY n" + self.returning
+        )
+
+    def _column(self, field, objs: list[M]) -> list[Any]:
+        values = [getattr(obj, field.attname) for obj in objs]
+        if field.get_internal_type() in _PLAIN_ON_POSTGRES:
+            return values
+        return [field.get_db_prep_save(value, connection) for value in values]
 
     def insert(self, objs: Iterable[M]) -> None:
-        """Insert in batches the backend accepts, setting each object's primary key."""
+        """Insert, setting each object's primary key."""
         with self.send(objs) as sent:
             sent.receive()
 
     def send(self, objs: Iterable[M]) -> SentInsert:
-        """Execute the INSERTs now; `receive()` on the result reads the keys back (in VALUES order).
-        Use it as a context manager so a failure in between still closes its cursors."""
+        """Execute the INSERT(s) now; `receive()` on the result reads the keys back. Use it as a context
+        manager so a failure in between still closes its cursors."""
         objs = list(objs)
-        size = max(1, connection.ops.bulk_batch_size(self.fields, objs))
         sent = SentInsert(self.pk)
+        if not objs:
+            return sent
+        if connection.vendor == "postgresql":
+            cursor = connection.cursor()
+            sent.cursors.append((cursor, objs))
+            cursor.execute(self._unnest_sql, [self._column(field, objs) for field in self.fields])
+            return sent
+        size = max(1, connection.ops.bulk_batch_size(self.fields, objs))
         for start in range(0, len(objs), size):
             chunk = objs[start : start + size]
-            params = [
-                field.get_db_prep_save(getattr(obj, field.attname), connection)
-                for obj in chunk
-                for field in self.fields
-            ]
-            sql = self.prefix + ", ".join([self.row] * len(chunk)) + f" RETURNING {quote(self.pk.column)}"
+            params = [field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in chunk for field in self.fields]
             cursor = connection.cursor()
             sent.cursors.append((cursor, chunk))
-            cursor.execute(sql, params)
+            cursor.execute(self.prefix + ", ".join([self.row] * len(chunk)) + self.returning, params)
         return sent
 
 
@@ -139,8 +171,11 @@ class SentInsert:
         self.cursors: list[tuple[Any, list[Model]]] = []
 
     def receive(self) -> None:
+        """Keys are drawn from the sequence in insertion order, which is the objects' order: sorted keys
+        match the objects one to one whatever order RETURNING lists them in."""
         for cursor, chunk in self.cursors:
-            for obj, (pk,) in zip(chunk, cursor.fetchall(), strict=True):
+            keys = sorted(pk for (pk,) in cursor.fetchall())
+            for obj, pk in zip(chunk, keys, strict=True):
                 setattr(obj, self.pk.attname, pk)
                 obj._state.adding, obj._state.db = False, connection.alias
 
