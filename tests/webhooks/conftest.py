@@ -248,8 +248,9 @@ def sdk_for(persona: Persona):
 class WorkerProcess:
     """`celery -A pacspace worker -Q webhooks` against the test database, as its own process group."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, processes: int = 1) -> None:
         self.database_url = database_url
+        self.processes = processes  # pool children taking messages side by side
         self.name = f"webhooks-test-{os.getpid()}@{socket.gethostname()}"
         self.process: subprocess.Popen | None = None
 
@@ -264,7 +265,7 @@ class WorkerProcess:
         }
         command = [
             str(Path(sys.executable).with_name("celery")), "-A", "pacspace", "worker", "-Q", "webhooks",
-            "-c", "1", "--pool", "prefork", "-l", "warning", "-n", self.name, "--without-heartbeat",
+            "-c", str(self.processes), "--pool", "prefork", "-l", "warning", "-n", self.name, "--without-heartbeat",
             "--without-gossip", "--without-mingle",
         ]  # fmt: skip
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)  # noqa: S603 - our own argv
@@ -305,10 +306,20 @@ def _purge_webhooks_queue() -> None:
 @pytest.fixture
 def celery_worker_process(transactional_db) -> Iterator[WorkerProcess]:
     """A real worker; tasks enqueued by this process go through Redis to it. Killed at teardown."""
+    yield from _running_worker(processes=1)
+
+
+@pytest.fixture
+def two_worker_processes(transactional_db) -> Iterator[WorkerProcess]:
+    """The same with two pool processes, which take messages side by side (the issue's setup)."""
+    yield from _running_worker(processes=2)
+
+
+def _running_worker(*, processes: int) -> Iterator[WorkerProcess]:
     from pacspace.celery import app
 
     _purge_webhooks_queue()
-    worker = WorkerProcess(_test_database_url())
+    worker = WorkerProcess(_test_database_url(), processes=processes)
     eager, app.conf.task_always_eager = app.conf.task_always_eager, False
     try:
         worker.start()

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.webhooks.conftest import make_endpoint, record_events, wait_until
+from tests.webhooks.conftest import Receiver, make_endpoint, record_events, wait_until
 from webhooks.models import Attempt, Delivery
 from webhooks.services import deliveries_dispatch_due
 
@@ -97,3 +97,30 @@ def test_a_worker_killed_mid_batch_leaves_the_unsent_ones_to_be_delivered(
     assert len(receiver.requests) == 4  # the held first send, then the three again
     assert receiver.processed == {e.pk: 1 for e in events}
     assert [r.headers["X-Delivery-Attempt"] for r in receiver.requests if r.event_id == first] == ["1", "2"]
+
+
+def test_a_slow_endpoint_does_not_hold_up_another_endpoints_deliveries(
+    direct_tenant, receiver, two_worker_processes
+):
+    """Two pool processes; the slow endpoint's batch is queued first. The fast endpoint's deliveries are
+    all DELIVERED before the slow receiver has given its first (2-s) answer, and the slow endpoint has
+    one delivery in flight at a time."""
+    slow_receiver = Receiver()
+    slow_receiver.delay = 2.0
+    slow_receiver.start()
+    try:
+        slow, _ = make_endpoint(direct_tenant, slow_receiver.url)
+        fast, _ = make_endpoint(direct_tenant, receiver.url)
+        record_events(direct_tenant, 3)
+        fast_rows = Delivery.objects.filter(endpoint=fast)
+        wait_until(lambda: fast_rows.filter(status="DELIVERED").count() == 3, what="fast deliveries")
+        assert slow_receiver.requests == []  # its first answer is still on the way
+        assert len(receiver.requests) == 3
+        slow_rows = Delivery.objects.filter(endpoint=slow)
+        wait_until(lambda: slow_rows.filter(status="DELIVERED").count() == 3, timeout=20, what="slow ones")
+    finally:
+        slow_receiver.stop()
+    assert sorted(slow_rows.values_list("attempt_count", flat=True)) == [1, 1, 1]
+    # One at a time: each request arrived after the previous answer (2 s apart at least).
+    arrivals = sorted(Attempt.objects.filter(delivery__endpoint=slow).values_list("at", flat=True))
+    assert all((later - earlier).total_seconds() >= 2 for earlier, later in zip(arrivals, arrivals[1:]))
