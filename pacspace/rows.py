@@ -95,11 +95,11 @@ class Rows(Generic[M]):
 
 
 # Field types whose get_db_prep_save is the identity on PostgreSQL for the values the services build
-# (str, int, bool, Decimal, aware datetime, None): the array path skips the per-value call for them.
+# (str, int, bool, Decimal, aware datetime, bytes, None): the array path skips the per-value call.
 _PLAIN_ON_POSTGRES = {
     "CharField", "TextField", "BigIntegerField", "PositiveBigIntegerField", "IntegerField",
     "PositiveIntegerField", "PositiveSmallIntegerField", "SmallIntegerField", "BooleanField",
-    "DecimalField", "DateTimeField", "ForeignKey",
+    "DecimalField", "DateTimeField", "BinaryField", "ForeignKey", "OneToOneField",
 }
 
 

@@ -202,59 +202,62 @@ def normalize_decimal(d: Decimal | int) -> str:
     return ("-" if sign else "") + body
 
 
-# json's C string encoder escapes exactly the §2.1 set when ensure_ascii is off: ", \, the five
-# short escapes and \u00xx (lowercase) for the other C0 controls; DEL, "/" and U+2028 stay literal.
-_encode_string: Callable[[str], str] = json.encoder.encode_basestring
+# json's C encoder with ensure_ascii off escapes exactly the §2.1 set: ", backslash, the five short escapes
+# and \u00xx (lowercase) for the other C0 controls; DEL, "/" and U+2028 stay literal. With sort_keys
+# it orders keys by code point at every depth. So the C encoder writes canonical JSON, once the value
+# is known to hold only what §2.1 allows and each Decimal is handed over as its §2.2 text: a string
+# wrapped in U+0000 markers (no accepted string contains U+0000) that one regex unquotes. Ints need
+# nothing: their repr is their normalized text. Much faster than a Python writer (ingest and the seal
+# worker canonicalize every delta); tests/records/test_proofs.py checks it against one.
+_MARK = "\x00"
+_MARKED_NUMBER = re.compile(r'"\\u0000(-?[0-9]+(?:\.[0-9]+)?)\\u0000"')
 
 
-def _write(value: Any, out: list[str]) -> None:
-    # bool before int: True is an int in Python but must be written as "true".
-    if value is None:
-        out.append("null")
-    elif value is True:
-        out.append("true")
-    elif value is False:
-        out.append("false")
-    elif isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("strings must not contain U+0000")
-        out.append(_encode_string(value))
-    elif isinstance(value, (Decimal, int)):
-        out.append(normalize_decimal(value))
-    elif isinstance(value, Mapping):
-        _write_object(value, out)
-    elif isinstance(value, (list, tuple)):
-        out.append("[")
-        for i, element in enumerate(value):
-            if i:
-                out.append(",")
-            _write(element, out)
-        out.append("]")
-    else:
-        raise TypeError(f"cannot canonicalize {type(value).__name__}")
+def _marked_decimal(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return f"{_MARK}{normalize_decimal(value)}{_MARK}"
+    raise TypeError(f"cannot canonicalize {type(value).__name__}")
 
 
-def _write_object(value: Mapping[Any, Any], out: list[str]) -> None:
-    for key in value:
-        if not isinstance(key, str):
-            raise TypeError(f"object keys must be str, got {type(key).__name__}")
-    out.append("{")
-    for i, key in enumerate(sorted(value)):  # code-point order, at every depth
-        if i:
-            out.append(",")
-        _write(key, out)
-        out.append(":")
-        _write(value[key], out)
-    out.append("}")
+_CANONICAL_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False, check_circular=False,
+    default=_marked_decimal,
+)
+
+
+def _check_canonical(value: Any) -> None:
+    """Refuse what §2.1 has no form for (the encoder would write floats, coerce non-str keys)."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                raise ValueError("strings must not contain U+0000")
+        elif node is None or isinstance(node, (bool, int)):
+            continue
+        elif isinstance(node, Decimal):
+            if not node.is_finite():
+                raise ValueError("not finite")
+        elif isinstance(node, dict):
+            for key, child in node.items():
+                if not isinstance(key, str):
+                    raise TypeError(f"object keys must be str, got {type(key).__name__}")
+                if "\x00" in key:
+                    raise ValueError("strings must not contain U+0000")
+                stack.append(child)
+        elif isinstance(node, (list, tuple)):
+            stack.extend(node)
+        else:
+            raise TypeError(f"cannot canonicalize {type(node).__name__}")
 
 
 def canonical_json(value: Any) -> bytes:
     """§2.1 canonical UTF-8 bytes of a JSON value built from dict/list/tuple/str/Decimal/int/
     bool/None. Floats raise ``TypeError``; U+0000 and unpaired surrogates raise ``ValueError``.
     """
-    out: list[str] = []
-    _write(value, out)
-    return "".join(out).encode("utf-8")  # UnicodeEncodeError (a ValueError) on lone surrogates
+    _check_canonical(value)
+    text = _CANONICAL_ENCODER.encode(value)
+    return _MARKED_NUMBER.sub(r"\1", text).encode("utf-8")  # UnicodeEncodeError (a ValueError) on lone surrogates
 
 
 # --------------------------------------------------------------------------- items and hashes

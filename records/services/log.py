@@ -14,11 +14,14 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from pacspace.rows import Inserter
 from records import tlog
 from records.models import Delta, LogLeaf, LogNode, LogState, SignedTreeHead, Tenant
 from records.signing import log_signer
 
 Coord = tuple[int, int]
+LEAF_INSERT = Inserter(LogLeaf)  # a seal run appends hundreds of leaves and nodes: pacspace.rows
+NODE_INSERT = Inserter(LogNode)
 
 
 def log_origin(tenant_id: str, environment: str) -> str:
@@ -66,11 +69,11 @@ def log_append(log: LogState, deltas: list[Delta], content_hashes: list[bytes]) 
     leaf_hashes = [tlog.leaf_hash(h) for h in content_hashes]
     existing = log_nodes(log, tlog.root_coords(start)) if start else {}
     created = tlog.new_subtrees(start, leaf_hashes, lambda level, index: existing[(level, index)])
-    LogLeaf.objects.bulk_create(
+    LEAF_INSERT.insert(
         LogLeaf(log=log, leaf_index=start + offset, leaf_hash=digest, delta=delta)
         for offset, (delta, digest) in enumerate(zip(deltas, leaf_hashes, strict=True))
     )
-    LogNode.objects.bulk_create(
+    NODE_INSERT.insert(
         LogNode(log=log, level=level, index=index, hash=digest) for level, index, digest in created if level > 0
     )
     size = start + len(deltas)

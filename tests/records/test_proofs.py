@@ -388,3 +388,51 @@ def test_canonical_json_is_a_fixed_point_of_exact_parsing(value: Any) -> None:
     again = canonical_json(loads_exact(once))
     assert again == once
     assert canonical_json(loads_exact(again.decode("utf-8"))) == once
+
+
+def _reference_canonical(value: Any) -> bytes:
+    """An independent §2.1 writer (the Python one canonical_json used before its C-encoder form)."""
+    out: list[str] = []
+
+    def write(node: Any) -> None:
+        if node is None:
+            out.append("null")
+        elif node is True or node is False:
+            out.append("true" if node else "false")
+        elif isinstance(node, str):
+            out.append(json.encoder.py_encode_basestring(node))
+        elif isinstance(node, (Decimal, int)):
+            out.append(normalize_decimal(node))
+        elif isinstance(node, dict):
+            out.append("{")
+            for i, key in enumerate(sorted(node)):
+                out.append("," if i else "")
+                write(key)
+                out.append(":")
+                write(node[key])
+            out.append("}")
+        else:
+            out.append("[")
+            for i, element in enumerate(node):
+                out.append("," if i else "")
+                write(element)
+            out.append("]")
+
+    write(value)
+    return "".join(out).encode("utf-8")
+
+
+@settings(max_examples=500, deadline=None)
+@given(_json_values)
+def test_canonical_json_matches_an_independent_writer(value: Any) -> None:
+    assert canonical_json(value) == _reference_canonical(value)
+
+
+@pytest.mark.parametrize("bad, error", [
+    (1.5, TypeError), ({"a": [1, 2.0]}, TypeError), ({1: "x"}, TypeError), ({"a": {"b": object()}}, TypeError),
+    ({"a\x00": 1}, ValueError), (["\x00"], ValueError), ({"a": Decimal("Infinity")}, ValueError),
+    ("\ud800", ValueError),
+])  # fmt: skip
+def test_canonical_json_refuses_what_has_no_canonical_form(bad: Any, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        canonical_json(bad)
