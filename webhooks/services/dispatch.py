@@ -56,8 +56,8 @@ def enqueue_on_commit(deliveries: list[tuple[str, str]], *, countdown: float | N
     """Send after commit; `robust` because the row is committed by then and `dispatch_due` recovers a
     message the broker did not take, so a broker hiccup must not fail the request that wrote it.
 
-    Every call in one transaction joins one callback, so deliveries written by many `event_record`
-    calls (a caller's loop) still leave as full batches rather than a message each."""
+    Calls in one transaction (under the same savepoints) join one callback, so deliveries written by
+    many `event_record` calls (a caller's loop) still leave as full batches, not a message each."""
     if not deliveries:
         return
     if countdown:  # a later message of its own; an immediate retry (0) joins the others
@@ -79,7 +79,7 @@ def _joinable(connection, pending: _PendingSend) -> bool:
     savepoints = set(connection.savepoint_ids)
     return not pending.is_sent and any(
         callback is pending and registered_in == savepoints
-        for registered_in, callback, _ in connection.run_on_commit
+        for registered_in, callback, _ in reversed(connection.run_on_commit)  # ours is usually last
     )
 
 
