@@ -103,12 +103,16 @@ _PLAIN_ON_POSTGRES = {
 }
 
 
+ARRAY_INSERT_FROM = 16  # rows; measured on the emit and batch paths (bench/RESULTS.md)
+
+
 class Inserter(Generic[M]):
     """INSERT … RETURNING the primary key for many objects of one model.
 
-    On PostgreSQL the rows travel as one array per column (`INSERT … SELECT … FROM unnest(…)`): a short,
-    constant statement, where a multi-row VALUES list of 27,000 placeholders cost psycopg more to build
-    than PostgreSQL to insert. Elsewhere a multi-row VALUES list in batches the backend accepts."""
+    A few rows go as a multi-row VALUES list. Many rows, on PostgreSQL, travel as one array per column
+    (`INSERT … SELECT … FROM unnest(…)`): a short, constant statement, where a VALUES list of 27,000
+    placeholders cost psycopg more to build than PostgreSQL to insert (while for one row the 26 arrays
+    cost more than the placeholders). Elsewhere VALUES lists in batches the backend accepts."""
 
     def __init__(self, model: type[M]) -> None:
         meta = model._meta
@@ -148,7 +152,7 @@ class Inserter(Generic[M]):
         sent = SentInsert(self.pk)
         if not objs:
             return sent
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and len(objs) > ARRAY_INSERT_FROM:
             cursor = connection.cursor()
             sent.cursors.append((cursor, objs))
             cursor.execute(self._unnest_sql, [self._column(field, objs) for field in self.fields])
