@@ -12,6 +12,7 @@ from tests.webhooks.conftest import make_endpoint, record_events
 from webhooks.models import Attempt, Delivery, Endpoint
 from webhooks.services import deliveries as deliveries_module
 from webhooks.services import deliveries_attempt, deliveries_dispatch_due, event_record
+from webhooks.services.claims import LEASE
 from webhooks.services.dispatch import BATCH_SIZE, batches
 
 PENDING, DELIVERED, FAILED = "PENDING", "DELIVERED", "FAILED"
@@ -104,7 +105,7 @@ def test_a_batch_is_one_claim_and_one_recording_transaction(
 def test_a_batch_skips_what_is_not_its_to_send(direct_tenant, receiver, clock):
     make_endpoint(direct_tenant, receiver.url)
     free, leased, done = _ids(record_events(direct_tenant, 3))
-    lease = clock.now + deliveries_module.LEASE
+    lease = clock.now + LEASE
     Delivery.objects.filter(pk=leased).update(lease_expires_at=lease)
     Delivery.objects.filter(pk=done).update(status=DELIVERED, next_attempt_at=None)
     attempts = deliveries_attempt(delivery_ids=[free, leased, done, "dlv_doesnotexist00000000"])

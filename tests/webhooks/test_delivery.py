@@ -14,6 +14,7 @@ from tests.webhooks.conftest import make_endpoint, record_events
 from webhooks import transport
 from webhooks.models import Attempt, Delivery, Endpoint, Event
 from webhooks.schedule import RETRY_DELAYS
+from webhooks.services import claims as claims_module
 from webhooks.services import deliveries as deliveries_module
 from webhooks.services import (
     deliveries_dispatch_due,
@@ -361,7 +362,7 @@ def test_an_attempt_number_is_never_reused_after_a_worker_dies(direct_tenant, re
     make_endpoint(direct_tenant, receiver.url)
     (event,) = record_events(direct_tenant)
     delivery = Delivery.objects.get(event=event)
-    assert deliveries_module._claim(delivery.pk, clock.now).number == 1  # claimed, then the worker died
+    assert claims_module.claim_one(delivery.pk, clock.now).number == 1  # claimed, then the worker died
     clock.advance(seconds=61)
     attempt = delivery_attempt(delivery_id=delivery.pk)
     assert (attempt.number, receiver.requests[0].headers["X-Delivery-Attempt"]) == (2, "2")
@@ -554,7 +555,7 @@ def test_a_success_after_the_lease_was_taken_over_is_still_recorded(direct_tenan
     make_endpoint(direct_tenant, receiver.url)
     (event,) = record_events(direct_tenant)
     delivery = Delivery.objects.get(event=event)
-    claim = deliveries_module._claim(delivery.pk, clock.now)
+    claim = claims_module.claim_one(delivery.pk, clock.now)
     takeover = clock.now + timedelta(seconds=90)  # this worker stalled; another one claimed after expiry
     Delivery.objects.filter(pk=delivery.pk).update(lease_expires_at=takeover, attempt_count=2)
     attempt = deliveries_module.send_and_record(claim)
@@ -572,7 +573,7 @@ def test_parked_deliveries_go_on_when_the_attempt_ahead_ends(
     endpoint, _ = make_endpoint(direct_tenant, receiver.url)
     Endpoint.objects.filter(pk=endpoint.pk).update(is_slow=True)
     ahead, parked = (Delivery.objects.get(event=e) for e in record_events(direct_tenant, 2))
-    claim = deliveries_module._claim(ahead.pk, clock.now)
+    claim = claims_module.claim_one(ahead.pk, clock.now)
     assert delivery_attempt(delivery_id=parked.pk) is None
     assert receiver.requests == []
     with committed():

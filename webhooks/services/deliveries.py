@@ -1,4 +1,5 @@
-"""Delivery attempts (webhooks.md §5.2–5.5): claim under a lease, send outside any transaction, record.
+"""Delivery attempts (webhooks.md §5.2–5.5): claim under a lease (claims.py), send outside any
+transaction, record.
 
 Lock order everywhere: the endpoint row, then delivery rows. Disabling an endpoint fails its pending
 deliveries while holding the endpoint row, so taking them in the other order could deadlock.
@@ -15,24 +16,23 @@ are sent again once the lease runs out (dispatch_due), under new attempt numbers
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
-from pacspace.crypto import decrypt
 from webhooks import metrics, transport
-from webhooks.models import Attempt, Delivery, Endpoint, Event
+from webhooks.models import Attempt, Delivery, Endpoint
 from webhooks.schedule import retry_delay
 from webhooks.services import fastpath
+from webhooks.services.claims import PENDING, Claim, claim_many, fail_disabled, lease_free
 from webhooks.services.dispatch import enqueue_on_commit, is_eager
 from webhooks.services.outbox import ENDPOINT_DISABLED
 from webhooks.signing import signature_headers
 
-LEASE = timedelta(seconds=60)
 # No new send of a batch starts after this; with the 15-s attempt timeout the batch ends inside 30 s.
 BATCH_SEND_SECONDS = 10.0
 DISPATCH_INTERVAL = timedelta(seconds=10)  # how often the beat runs dispatch_due
@@ -40,31 +40,7 @@ DISPATCH_INTERVAL = timedelta(seconds=10)  # how often the beat runs dispatch_du
 # worker processes are never all waiting on it while other endpoints' deliveries queue up.
 SLOW_ATTEMPT_MS = 1000
 PARKED_RELEASE_BATCH = 500
-TEST_EVENT = "webhook.test"
-PENDING, DELIVERED, FAILED = Delivery.Status.PENDING, Delivery.Status.DELIVERED, Delivery.Status.FAILED
-
-
-@dataclass(frozen=True)
-class Claim:
-    """Everything one attempt needs, read while the lease was taken."""
-
-    delivery_id: str
-    endpoint_id: str
-    number: int
-    lease: datetime
-    at: datetime
-    url: str
-    body: bytes
-    event_id: str
-    event_type: str
-    secrets: tuple[str, ...]
-    is_manual: bool
-    failing_since: datetime | None = None  # the endpoint's, when claimed
-
-    @property
-    def affects_endpoint(self) -> bool:
-        # Test sends leave the endpoint's streak and counters alone (api.md §6).
-        return self.event_type != TEST_EVENT
+DELIVERED, FAILED = Delivery.Status.DELIVERED, Delivery.Status.FAILED
 
 
 def delivery_attempt(*, delivery_id: str, now: datetime | None = None) -> Attempt | None:
@@ -76,126 +52,11 @@ def delivery_attempt(*, delivery_id: str, now: datetime | None = None) -> Attemp
 def deliveries_attempt(*, delivery_ids: list[str], now: datetime | None = None) -> list[Attempt]:
     """Each of the deliveries that is due and not leased is sent once, by this worker alone, endpoint
     after endpoint; returns the attempts made (fewer than the ids when some were not ours to send)."""
-    claims = _claim_many(list(dict.fromkeys(delivery_ids)), now or timezone.now())
+    claims = claim_many(list(dict.fromkeys(delivery_ids)), now or timezone.now())
     by_endpoint: dict[str, list[Claim]] = {}
     for claim in claims:
         by_endpoint.setdefault(claim.endpoint_id, []).append(claim)
     return [attempt for batch in by_endpoint.values() for attempt in _send_batch(batch)]
-
-
-def signing_secrets(endpoint: Endpoint, now: datetime) -> tuple[str, ...]:
-    """Current secret first, then the previous one while its overlap lasts (webhooks.md §4.3)."""
-    secrets = [decrypt(endpoint.secret_encrypted)]
-    if (
-        endpoint.previous_secret_encrypted
-        and endpoint.previous_secret_expires_at
-        and (endpoint.previous_secret_expires_at > now)
-    ):
-        secrets.append(decrypt(endpoint.previous_secret_encrypted))
-    return tuple(secrets)
-
-
-def claim_for(
-    delivery: Delivery,
-    endpoint: Endpoint,
-    event: Event,
-    now: datetime,
-    secrets: tuple[str, ...] | None = None,
-) -> Claim:
-    """The claim for a delivery whose lease (`lease_expires_at`) and attempt number are already taken."""
-    return Claim(
-        delivery_id=delivery.pk,
-        endpoint_id=endpoint.pk,
-        number=delivery.attempt_count,
-        lease=delivery.lease_expires_at,
-        at=now,
-        url=endpoint.url,
-        body=bytes(event.body),
-        event_id=event.pk,
-        event_type=event.type,
-        secrets=secrets or signing_secrets(endpoint, now),
-        is_manual=delivery.manual_requested,
-        failing_since=endpoint.failing_since,
-    )
-
-
-def lease_free(now: datetime) -> Q:
-    """No worker holds the delivery: never leased, or its holder's lease ran out (it died mid-send)."""
-    return Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now)
-
-
-def _claim(delivery_id: str, now: datetime) -> Claim | None:
-    claims = _claim_many([delivery_id], now)
-    return claims[0] if claims else None
-
-
-def _claim_many(delivery_ids: list[str], now: datetime) -> list[Claim]:
-    """Claims in the order of `delivery_ids`: the common case in one statement, the rest one by one."""
-    lease = now + LEASE
-    secrets: dict[tuple, tuple[str, ...]] = {}  # a batch is one endpoint: decrypt its secrets once
-    claims = {}
-    for row in fastpath.claim(delivery_ids=delivery_ids, now=now, lease=lease):
-        # Unsaved instances carrying the row, so both claim paths build the claim the same way.
-        delivery = Delivery(
-            id=row["delivery_id"],
-            attempt_count=row["attempt_count"],
-            manual_requested=row["manual_requested"],
-            lease_expires_at=lease,
-        )
-        endpoint = Endpoint(
-            id=row["endpoint_id"],
-            url=row["url"],
-            secret_encrypted=row["secret_encrypted"],
-            previous_secret_encrypted=row["previous_secret_encrypted"],
-            previous_secret_expires_at=row["previous_secret_expires_at"],
-            failing_since=row["failing_since"],
-        )
-        key = (row["secret_encrypted"], row["previous_secret_encrypted"], row["previous_secret_expires_at"])
-        if key not in secrets:
-            secrets[key] = signing_secrets(endpoint, now)
-        event = Event(id=row["event_id"], type=row["event_type"], body=row["body"])
-        claims[delivery.pk] = claim_for(delivery, endpoint, event, now, secrets[key])
-    for delivery_id in delivery_ids:
-        if delivery_id not in claims and (claim := _claim_checked(delivery_id, now, lease)):
-            claims[delivery_id] = claim
-    return [claims[delivery_id] for delivery_id in delivery_ids if delivery_id in claims]
-
-
-def _claim_checked(delivery_id: str, now: datetime, lease: datetime) -> Claim | None:
-    with transaction.atomic():
-        if not _slow_endpoint_free(delivery_id, now):
-            # Another delivery to this slow endpoint is in flight; its completion sends this one on.
-            Delivery.objects.filter(pk=delivery_id, status=PENDING).update(enqueued_at=now)
-            return None
-        delivery = (
-            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("endpoint", "event")
-            .filter(lease_free(now), pk=delivery_id, status=PENDING, next_attempt_at__lte=now)
-            .first()
-        )
-        if delivery is None:
-            return None  # sent already, not due, or another worker holds it: a duplicate message
-        if not delivery.endpoint.is_enabled:
-            _fail_disabled(Delivery.objects.filter(pk=delivery.pk))
-            return None
-        delivery.attempt_count += 1
-        delivery.lease_expires_at = lease
-        delivery.save(update_fields=["attempt_count", "lease_expires_at"])
-        return claim_for(delivery, delivery.endpoint, delivery.event, now)
-
-
-def _slow_endpoint_free(delivery_id: str, now: datetime) -> bool:
-    endpoint_id = (
-        Delivery.objects.filter(pk=delivery_id, endpoint__is_slow=True)
-        .values_list("endpoint_id", flat=True)
-        .first()
-    )
-    if endpoint_id is None:
-        return True
-    # The endpoint row lock serializes claims for it, so two workers cannot both see it free.
-    Endpoint.objects.select_for_update().filter(pk=endpoint_id).first()
-    in_flight = Delivery.objects.filter(endpoint_id=endpoint_id, status=PENDING, lease_expires_at__gt=now)
-    return not in_flight.exclude(pk=delivery_id).exists()
 
 
 def _send(claim: Claim) -> transport.Outcome:
@@ -431,10 +292,4 @@ def endpoint_disable(*, endpoint: Endpoint, reason: str, now: datetime) -> None:
     Endpoint.objects.filter(pk=endpoint.pk).update(is_enabled=False, disabled_reason=reason, disabled_at=now)
     endpoint.is_enabled, endpoint.disabled_reason, endpoint.disabled_at = False, reason, now
     metrics.ENDPOINTS_DISABLED.labels(reason=reason).inc()
-    _fail_disabled(Delivery.objects.filter(endpoint=endpoint, status=PENDING))
-
-
-def _fail_disabled(deliveries) -> int:
-    return deliveries.update(
-        status=FAILED, last_error=ENDPOINT_DISABLED, next_attempt_at=None, lease_expires_at=None
-    )
+    fail_disabled(Delivery.objects.filter(endpoint=endpoint, status=PENDING))

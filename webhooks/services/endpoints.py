@@ -13,7 +13,8 @@ from pacspace.crypto import encrypt
 from pacspace.errors import validation_error
 from records.models import Tenant
 from webhooks.models import Attempt, Delivery, Endpoint
-from webhooks.services.deliveries import LEASE, TEST_EVENT, claim_for, endpoint_disable, send_and_record
+from webhooks.services.claims import LEASE, TEST_EVENT, claim_for
+from webhooks.services.deliveries import endpoint_disable, send_and_record
 from webhooks.services.outbox import event_write
 from webhooks.signing import generate_secret
 from webhooks.targets import TargetNotAllowed, validate_endpoint_url

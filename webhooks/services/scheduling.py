@@ -12,7 +12,7 @@ from django.utils import timezone
 from pacspace.errors import DomainError, not_found
 from pacspace.ids import is_id
 from webhooks.models import Delivery, Event
-from webhooks.services.deliveries import LEASE, PENDING, lease_free
+from webhooks.services.claims import LEASE, PENDING, lease_free
 from webhooks.services.dispatch import enqueue, enqueue_on_commit
 
 # A queue message older than this may be lost (a worker died holding it); dispatch_due sends another.
