@@ -78,6 +78,7 @@ def test_a_rolled_back_savepoint_takes_its_sends_with_it(direct_tenant, receiver
 
 
 # ---------------------------------------------------------------------------------------------- sending
+@pytest.mark.postgres  # the one-statement claim and recording are PostgreSQL's (services/fastpath.py)
 @pytest.mark.parametrize("count", [3, 7])
 def test_a_batch_is_one_claim_and_one_recording_transaction(
     direct_tenant, receiver, clock, django_assert_num_queries, count
