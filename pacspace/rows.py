@@ -116,7 +116,8 @@ class Inserter(Generic[M]):
 
     def __init__(self, model: type[M]) -> None:
         meta = model._meta
-        self.fields = [field for field in meta.concrete_fields if field is not meta.pk]
+        # Database-generated keys (AutoFields) are left out; keys the objects carry (new_id()) go in.
+        self.fields = [field for field in meta.concrete_fields if not (field is meta.pk and field.db_returning)]
         self.pk = meta.pk
         columns = ", ".join(quote(field.column) for field in self.fields)
         self.prefix = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES "
@@ -139,6 +140,21 @@ class Inserter(Generic[M]):
         if field.get_internal_type() in _PLAIN_ON_POSTGRES:
             return values
         return [field.get_db_prep_save(value, connection) for value in values]
+
+    def write(self, objs: Iterable[M]) -> None:
+        """Insert without reading keys back (nobody needs them, or the objects carry their own): COPY on
+        PostgreSQL, the fastest way in for many rows; elsewhere the same as `insert`."""
+        objs = list(objs)
+        if connection.vendor != "postgresql" or not objs:
+            self.insert(objs)
+            return
+        fields = self.fields
+        sql = f"COPY {self._table} ({', '.join(quote(field.column) for field in fields)}) FROM STDIN"
+        columns = [self._column(field, objs) for field in fields]
+        connection.ensure_connection()
+        with connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
+            for row in zip(*columns, strict=True):
+                copy.write_row(row)
 
     def insert(self, objs: Iterable[M]) -> None:
         """Insert, setting each object's primary key."""

@@ -69,11 +69,11 @@ def log_append(log: LogState, deltas: list[Delta], content_hashes: list[bytes]) 
     leaf_hashes = [tlog.leaf_hash(h) for h in content_hashes]
     existing = log_nodes(log, tlog.root_coords(start)) if start else {}
     created = tlog.new_subtrees(start, leaf_hashes, lambda level, index: existing[(level, index)])
-    LEAF_INSERT.insert(
+    LEAF_INSERT.write(
         LogLeaf(log=log, leaf_index=start + offset, leaf_hash=digest, delta=delta)
         for offset, (delta, digest) in enumerate(zip(deltas, leaf_hashes, strict=True))
     )
-    NODE_INSERT.insert(
+    NODE_INSERT.write(
         LogNode(log=log, level=level, index=index, hash=digest) for level, index, digest in created if level > 0
     )
     size = start + len(deltas)
