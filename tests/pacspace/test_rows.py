@@ -50,3 +50,13 @@ def test_rows_load_like_the_orm(direct_tenant):
     expected = list(Delta.objects.filter(customer_record=record).order_by("id"))
     fields = [f.attname for f in Delta._meta.concrete_fields]
     assert [[getattr(d, f) for f in fields] for d in loaded] == [[getattr(d, f) for f in fields] for d in expected]
+
+
+def test_write_inserts_every_row_without_reading_keys(direct_tenant):
+    record = CustomerRecord.objects.create(tenant=direct_tenant.tenant, environment="sandbox", customer_id="c-copy")
+    objs = _deltas(record, 30)
+    Inserter(Delta).write(objs)
+    stored = list(Delta.objects.filter(customer_record=record).order_by("intake_sequence"))
+    assert [(d.record_id, d.amount, d.metadata_json, d.created_at) for d in stored] == [
+        (o.record_id, o.amount, o.metadata_json, o.created_at) for o in objs
+    ]
