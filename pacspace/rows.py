@@ -2,10 +2,10 @@
 
 The ORM compiles every queryset anew: about a millisecond for a wide model like `Delta` on this
 machine, several times the database round trip itself (bench/RESULTS.md, single emit). The hot
-statements (authentication, the intake locks and lookups, the delta INSERT) are therefore written
-once, as SQL, and their rows turned into model instances here with the same converters and the same
-`get_db_prep_save` the ORM would use, so they behave identically on PostgreSQL and SQLite.
-Everything else keeps using the ORM.
+statements (authentication, the intake locks and lookups, the delta INSERT, the seal worker's log
+rows) are therefore written once, as SQL, and their rows turned into model instances here with the
+same converters and the same `get_db_prep_save` the ORM would use, so they behave identically on
+PostgreSQL and SQLite. Everything else keeps using the ORM.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class Rows(Generic[M]):
 
     @cached_property
     def _converters(self) -> list[tuple[int, list, Any]]:
-        """What the ORM applies to each column read back (nothing on PostgreSQL; dates and decimals on SQLite)."""
+        """What the ORM applies to each column read back (nothing on PostgreSQL; dates etc. on SQLite)."""
         compiler = self.model._default_manager.none().query.get_compiler(connection=connection)
         found = compiler.get_converters([field.get_col(self.alias) for field in self.fields])
         return [(position, functions, expression) for position, (functions, expression) in found.items()]
@@ -117,7 +117,7 @@ class Inserter(Generic[M]):
     def __init__(self, model: type[M]) -> None:
         meta = model._meta
         # Database-generated keys (AutoFields) are left out; keys the objects carry (new_id()) go in.
-        self.fields = [field for field in meta.concrete_fields if not (field is meta.pk and field.db_returning)]
+        self.fields = [f for f in meta.concrete_fields if not (f is meta.pk and f.db_returning)]
         self.pk = meta.pk
         columns = ", ".join(quote(field.column) for field in self.fields)
         self.prefix = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES "
@@ -176,7 +176,11 @@ class Inserter(Generic[M]):
         size = max(1, connection.ops.bulk_batch_size(self.fields, objs))
         for start in range(0, len(objs), size):
             chunk = objs[start : start + size]
-            params = [field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in chunk for field in self.fields]
+            params = [
+                field.get_db_prep_save(getattr(obj, field.attname), connection)
+                for obj in chunk
+                for field in self.fields
+            ]
             cursor = connection.cursor()
             sent.cursors.append((cursor, chunk))
             cursor.execute(self.prefix + ", ".join([self.row] * len(chunk)) + self.returning, params)
@@ -191,12 +195,14 @@ class SentInsert:
         self.cursors: list[tuple[Any, list[Model]]] = []
 
     def receive(self) -> None:
-        """Keys are drawn from the sequence in insertion order, which is the objects' order: sorted keys
-        match the objects one to one whatever order RETURNING lists them in."""
+        """Generated keys are drawn from the sequence in insertion order, which is the objects' order:
+        sorted, they match the objects one to one whatever order RETURNING lists them in. Objects that
+        carry their own keys keep them."""
         for cursor, chunk in self.cursors:
             keys = sorted(pk for (pk,) in cursor.fetchall())
             for obj, pk in zip(chunk, keys, strict=True):
-                setattr(obj, self.pk.attname, pk)
+                if self.pk.db_returning:
+                    setattr(obj, self.pk.attname, pk)
                 obj._state.adding, obj._state.db = False, connection.alias
 
     def __enter__(self) -> SentInsert:

@@ -43,7 +43,8 @@ RECORDS = Rows(CustomerRecord, "r")
 DELTAS = Rows(Delta, "d")
 DELTA_INSERT = Inserter(Delta)
 HEAD_UPDATE = (
-    f"UPDATE {quote(CustomerRecord._meta.db_table)} SET last_intake_sequence = %s, last_created_at = %s WHERE id = %s"
+    f"UPDATE {quote(CustomerRecord._meta.db_table)} SET last_intake_sequence = %s, last_created_at = %s"
+    " WHERE id = %s"
 )
 
 
@@ -59,13 +60,19 @@ class _Scope:
 
     def _where(self, customer_ids: list[str]) -> tuple[str, list[Any]]:
         vendor = "r.vendor_account_id = %s" if self.vendor else "r.vendor_account_id IS NULL"
-        sql = f"r.tenant_id = %s AND r.environment = %s AND {vendor} AND r.customer_id IN ({placeholders(len(customer_ids))})"
-        return sql, [self.tenant.id, self.environment, *([self.vendor.id] if self.vendor else []), *customer_ids]
+        sql = (
+            f"r.tenant_id = %s AND r.environment = %s AND {vendor}"
+            f" AND r.customer_id IN ({placeholders(len(customer_ids))})"
+        )
+        vendor_params = [self.vendor.id] if self.vendor else []
+        return sql, [self.tenant.id, self.environment, *vendor_params, *customer_ids]
 
     def send_lock(self, customer_ids: list[str]):
         """Lock the existing records of these customers, in customerId order (the global lock order)."""
         where, params = self._where(customer_ids)
-        return RECORDS.send(f"SELECT {RECORDS.columns} FROM {RECORDS.table} WHERE {where} ORDER BY r.customer_id{for_update()}", params)
+        sql = f"SELECT {RECORDS.columns} FROM {RECORDS.table} WHERE {where} ORDER BY r.customer_id"
+        sql += for_update()
+        return RECORDS.send(sql, params)
 
     def send_deltas(self, customer_ids: list[str], column: str, values: set[str], *, live: bool = False):
         """Deltas of these customers whose `column` is one of `values`; `live` leaves FAILED ones out (and
@@ -85,13 +92,16 @@ class _Scope:
         try:
             with transaction.atomic():
                 return CustomerRecord.objects.create(
-                    tenant=self.tenant, environment=self.environment, vendor_account=self.vendor, customer_id=customer_id
+                    tenant=self.tenant, environment=self.environment, vendor_account=self.vendor,
+                    customer_id=customer_id,
                 )
         except IntegrityError:
             return None
 
 
-def _open_intake(scope: _Scope, items: list[DeltaItem]) -> tuple[dict[str, CustomerRecord], list[CustomerRecord], _Intake]:
+def _open_intake(
+    scope: _Scope, items: list[DeltaItem]
+) -> tuple[dict[str, CustomerRecord], list[CustomerRecord], _Intake]:
     """Lock the items' records and read the deltas they name: one round trip when every record exists.
 
     The reads run after the lock statement (pipelined statements execute in order, each with a fresh
@@ -162,9 +172,9 @@ class _Intake:
             if self.touched:
                 prep = CustomerRecord._meta.get_field("last_created_at").get_db_prep_save
                 with connection.cursor() as cursor:
-                    cursor.executemany(HEAD_UPDATE, [
-                        (r.last_intake_sequence, prep(r.last_created_at, connection), r.pk) for r in self.touched.values()
-                    ])
+                    heads = [(r.last_intake_sequence, prep(r.last_created_at, connection), r.pk)
+                             for r in self.touched.values()]
+                    cursor.executemany(HEAD_UPDATE, heads)
             sent.receive()
         self.pending = []
 

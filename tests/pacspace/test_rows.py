@@ -13,6 +13,12 @@ from records.models import CustomerRecord, Delta
 pytestmark = pytest.mark.django_db
 
 
+def _record(persona, customer_id: str) -> CustomerRecord:
+    return CustomerRecord.objects.create(
+        tenant=persona.tenant, environment="sandbox", customer_id=customer_id
+    )
+
+
 def _deltas(record: CustomerRecord, count: int) -> list[Delta]:
     start = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
     return [
@@ -28,7 +34,7 @@ def _deltas(record: CustomerRecord, count: int) -> list[Delta]:
 
 @pytest.mark.parametrize("count", [1, ARRAY_INSERT_FROM, ARRAY_INSERT_FROM + 1, 250])
 def test_inserted_keys_match_their_objects_in_order(direct_tenant, count):
-    record = CustomerRecord.objects.create(tenant=direct_tenant.tenant, environment="sandbox", customer_id="c-rows")
+    record = _record(direct_tenant, "c-rows")
     objs = _deltas(record, count)
     Inserter(Delta).insert(objs)
     assert [o.pk for o in objs] == sorted(o.pk for o in objs)  # acceptance order is item order
@@ -43,17 +49,20 @@ def test_inserted_keys_match_their_objects_in_order(direct_tenant, count):
 
 
 def test_rows_load_like_the_orm(direct_tenant):
-    record = CustomerRecord.objects.create(tenant=direct_tenant.tenant, environment="sandbox", customer_id="c-load")
+    record = _record(direct_tenant, "c-load")
     Inserter(Delta).insert(_deltas(record, 3))
     rows = Rows(Delta, "d")
-    loaded = rows.fetch(f"SELECT {rows.columns} FROM {rows.table} WHERE d.customer_record_id = %s ORDER BY d.id", [record.pk])
+    sql = f"SELECT {rows.columns} FROM {rows.table} WHERE d.customer_record_id = %s ORDER BY d.id"
+    loaded = rows.fetch(sql, [record.pk])
     expected = list(Delta.objects.filter(customer_record=record).order_by("id"))
     fields = [f.attname for f in Delta._meta.concrete_fields]
-    assert [[getattr(d, f) for f in fields] for d in loaded] == [[getattr(d, f) for f in fields] for d in expected]
+    assert [[getattr(d, f) for f in fields] for d in loaded] == [
+        [getattr(d, f) for f in fields] for d in expected
+    ]
 
 
 def test_write_inserts_every_row_without_reading_keys(direct_tenant):
-    record = CustomerRecord.objects.create(tenant=direct_tenant.tenant, environment="sandbox", customer_id="c-copy")
+    record = _record(direct_tenant, "c-copy")
     objs = _deltas(record, 30)
     Inserter(Delta).write(objs)
     stored = list(Delta.objects.filter(customer_record=record).order_by("intake_sequence"))
