@@ -4,7 +4,8 @@
    two worker processes, lease claim, signing, address check, attempt log) against a baseline of
    N plain `requests.post` calls from one process to the same receiver. Target ratio: >= 0.5.
    Deliveries travel in batches of one endpoint (webhooks/services/dispatch.py); the receiver answers
-   HTTP/1.0 and closes every connection, so neither side gains from keep-alive here.
+   HTTP/1.0 and closes every connection, so neither side gains from keep-alive here. A third part runs
+   the same against a receiver that keeps connections open, with a `requests.Session` loop beside it.
 2. Isolation: K events to two endpoints of one tenant, one answering after 2 s and one at once; the
    fast endpoint's deliveries must not wait behind the slow one's.
 
@@ -38,8 +39,13 @@ WAIT_LIMIT = 300.0
 
 
 # ------------------------------------------------------------------------------------------ receivers
-def _serve(port: int, delay: float) -> None:
+def _serve(port: int, delay: float, keep_alive: bool) -> None:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"  # 1.0: one request per connection
+        # Headers and body go out as two writes; on a kept connection Nagle holds the second until the
+        # client's delayed ACK (40 ms), as servers that set TCP_NODELAY (most do) never make it wait.
+        disable_nagle_algorithm = keep_alive
+
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             if delay:
@@ -64,10 +70,12 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_receiver(delay: float = 0.0) -> tuple[multiprocessing.Process, str]:
+def start_receiver(delay: float = 0.0, *, keep_alive: bool = False) -> tuple[multiprocessing.Process, str]:
     """A receiver in its own process, so it does not share a GIL with what it measures."""
     port = _free_port()
-    process = multiprocessing.get_context("spawn").Process(target=_serve, args=(port, delay), daemon=True)
+    process = multiprocessing.get_context("spawn").Process(
+        target=_serve, args=(port, delay, keep_alive), daemon=True
+    )
     process.start()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -232,16 +240,21 @@ def _wait_delivered(deliveries, count: int) -> float:
     return time.monotonic()
 
 
-def baseline(url: str, count: int) -> float:
-    """Deliveries per second of a bare `requests.post` loop: no database, no queue, no signing."""
+def baseline(url: str, count: int, *, session: bool = False) -> float:
+    """Deliveries per second of a bare `requests.post` loop: no database, no queue, no signing.
+    `session`: the loop runs on one `requests.Session`, which keeps its connection if the receiver does."""
     import requests
 
     body = b'{"id":"evt_bench","event":"delta.verified","data":{"amount":-12.5}}'
     headers = {"Content-Type": "application/json"}
+    client = requests.Session() if session else requests
     started = time.monotonic()
     for _ in range(count):
-        requests.post(url, data=body, headers=headers, timeout=15, allow_redirects=False).raise_for_status()
-    return count / (time.monotonic() - started)
+        client.post(url, data=body, headers=headers, timeout=15, allow_redirects=False).raise_for_status()
+    rate = count / (time.monotonic() - started)
+    if session:
+        client.close()
+    return rate
 
 
 def throughput(url: str, count: int) -> float:
@@ -267,6 +280,16 @@ def isolation(slow_url: str, fast_url: str, events: int) -> dict[str, float]:
     fast_done = _wait_delivered(Delivery.objects.filter(endpoint=fast), events) - started
     slow_done = _wait_delivered(Delivery.objects.filter(endpoint=slow), events) - started
     return {"fast": fast_done, "slow": slow_done}
+
+
+def keep_alive(url: str, count: int) -> dict[str, float]:
+    """A receiver that keeps connections open (HTTP/1.1): the workers reuse theirs within a batch."""
+    baseline(url, 50)
+    return {
+        "post": baseline(url, count),
+        "session": baseline(url, count, session=True),
+        "webhooks": throughput(url, count),
+    }
 
 
 # ------------------------------------------------------------------------------------------------ main
@@ -295,8 +318,8 @@ def main(argv: list[str] | None = None) -> int:
 
     env = configure()
     reset()
-    receivers = [start_receiver(), start_receiver(SLOW_SECONDS)]
-    (_, fast_url), (_, slow_url) = receivers
+    receivers = [start_receiver(), start_receiver(SLOW_SECONDS), start_receiver(keep_alive=True)]
+    (_, fast_url), (_, slow_url), (_, keep_url) = receivers
     figures: dict = {}
     try:
         baseline(fast_url, 50)  # warm-up: imports, first connections
@@ -309,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
                 figures[setup] = throughput(fast_url, args.deliveries)
                 if setup == "solo":
                     figures["spread"] = isolation(slow_url, fast_url, args.slow_events)
+                    figures["keep"] = keep_alive(keep_url, args.deliveries)
             finally:
                 workers.stop()
         figures["raw"].append(baseline(fast_url, args.deliveries))  # the machine may have drifted
@@ -351,7 +375,7 @@ def _report(args: argparse.Namespace, figures: dict) -> str:
             "Redis, the lease claim, HMAC signing (two schemes), the address check, the attempt log and the",
             f"counters; messages, claims and recording transactions are per batch of up to {BATCH_SIZE}",
             "deliveries of one endpoint, the signing, address check and attempt row per delivery. The",
-            "receiver closes every connection (HTTP/1.0), so no figure here gains from keep-alive.",
+            "receiver closes every connection (HTTP/1.0), so no figure above gains from keep-alive.",
             "",
             f"Isolation, {args.slow_events} events to two endpoints of one tenant, one answering after "
             f"{SLOW_SECONDS:.0f} s, one at once (2 solo workers):",
@@ -360,8 +384,25 @@ def _report(args: argparse.Namespace, figures: dict) -> str:
             f"(taking the queue in order behind the slow ones would need about {fifo:.0f} s)",
             f"- slow endpoint: all delivered after {spread['slow']:.2f} s (one delivery in flight at a time)",
             "",
+            *_keep_alive_lines(args, figures["keep"]),
         ]
     )
+
+
+def _keep_alive_lines(args: argparse.Namespace, keep: dict[str, float]) -> list[str]:
+    return [
+        f"Keep-alive, {args.deliveries} deliveries to a receiver answering HTTP/1.1 (it keeps connections "
+        "open; same handler otherwise), 2 solo workers:",
+        "",
+        "| Sender | Deliveries/s | Ratio to `requests.post` here |",
+        "|---|---|---|",
+        f"| plain `requests.post` loop, one process (a new connection each) | {keep['post']:,.0f} | 1.00 |",
+        f"| `requests.Session` loop, one process (one kept connection) | {keep['session']:,.0f} | "
+        f"{keep['session'] / keep['post']:.2f} |",
+        f"| webhooks, 2 worker processes (`--pool solo` x 2) | {keep['webhooks']:,.0f} | "
+        f"**{keep['webhooks'] / keep['post']:.2f}** |",
+        "",
+    ]
 
 
 def _append(report: str) -> None:

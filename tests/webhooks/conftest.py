@@ -129,6 +129,9 @@ class Receiver:
 def _handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body are two writes: on a kept-alive connection Nagle would hold the body until
+        # the client's delayed ACK, 40 ms per request.
+        disable_nagle_algorithm = True
 
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
