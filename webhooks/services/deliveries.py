@@ -98,7 +98,10 @@ def _send_batch(claims: list[Claim]) -> list[Attempt]:
         if claim.affects_endpoint:  # the streak as _observe will move it
             failing_since = None if outcome.is_success else (failing_since or claim.at)
         stop = _is_slow(outcome) or outcome.status_code == 410 or _failed_too_long(failing_since, claim.at)
-    return _record_batch(sent, claims[len(sent) :], requeue=not stop)
+    # What stopped the batch looks after the rest (parks it or fails it with the endpoint), except after
+    # a spent budget or a test send, which moves nothing on the endpoint: then it is queued again.
+    requeue = not (stop and sent[-1][0].affects_endpoint)
+    return _record_batch(sent, claims[len(sent) :], requeue=requeue)
 
 
 def _failed_too_long(failing_since: datetime | None, now: datetime) -> bool:
