@@ -163,8 +163,8 @@ def _record_prompt(
 
 def _hand_back(claims: list[Claim], *, requeue: bool, now: datetime) -> None:
     """Unsent claims of a batch: nothing went out, so each gives its lease and attempt number back. After
-    a stopping answer they wait behind it (parked, or failed with the endpoint); after a spent budget
-    they are queued again at once (in embedded mode at dispatch_due's next run)."""
+    a stopping answer they wait behind it (parked, or failed with the endpoint); otherwise (a spent
+    budget, a test send) they are queued again at once (in embedded mode at dispatch_due's next run)."""
     if not claims:
         return
     owned = Delivery.objects.filter(
