@@ -155,6 +155,8 @@ class Inserter(Generic[M]):
         with connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
             for row in zip(*columns, strict=True):
                 copy.write_row(row)
+        for obj in objs:
+            obj._state.adding, obj._state.db = False, connection.alias
 
     def insert(self, objs: Iterable[M]) -> None:
         """Insert, setting each object's primary key."""

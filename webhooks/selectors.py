@@ -13,7 +13,7 @@ def deliveries_with_attempts(deliveries: QuerySet[Delivery], *, detail: bool = F
     deliveries = deliveries.select_related("event", "endpoint")
     if not detail:
         attempts = attempts.defer("response_body")
-        deliveries = deliveries.defer("event__body", "event__payload")
+        deliveries = deliveries.defer("event__body")
     return deliveries.prefetch_related(Prefetch("attempts", queryset=attempts))
 
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from pacspace import jsonout
+from pacspace.rows import Inserter
 from records.proofs import format_timestamp
 from webhooks.models import Delivery, Endpoint, Event
 from webhooks.services.dispatch import enqueue_on_commit
 
 ENDPOINT_DISABLED = "ENDPOINT_DISABLED"
+EVENT_INSERT = Inserter(Event)  # sealing writes an event per delta: COPY on PostgreSQL (pacspace.rows)
 
 
 def event_record(*, tenant_id: str, environment: str, event_type: str, data: dict[str, Any]) -> Event:
@@ -27,9 +28,8 @@ def events_record(*, tenant_id: str, environment: str, events: list[tuple[str, d
     endpoint query and two bulk inserts instead of a query and inserts per event."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("event_record must run inside the transaction of the state change")
-    rows = Event.objects.bulk_create(
-        [_event_row(tenant_id=tenant_id, environment=environment, event_type=t, data=d) for t, d in events]
-    )
+    rows = [_event_row(tenant_id=tenant_id, environment=environment, event_type=t, data=d) for t, d in events]
+    EVENT_INSERT.write(rows)
     endpoints = list(Endpoint.objects.filter(tenant_id=tenant_id, environment=environment, deleted_at__isnull=True))
     deliveries = Delivery.objects.bulk_create(
         [_delivery_for(event, endpoint) for event in rows for endpoint in endpoints]
@@ -59,8 +59,6 @@ def _event_row(*, tenant_id: str, environment: str, event_type: str, data: dict[
         "data": data,
     }
     event.body = jsonout.dumps(envelope)
-    # The JSON column keeps a queryable copy; the stored body stays the bytes that are sent.
-    event.payload = json.loads(event.body)
     return event
 
 
