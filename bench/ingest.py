@@ -264,9 +264,9 @@ def sql_floor(items: list[dict], rows: list[tuple]) -> float:
             with cursor.copy("COPY records_lognode (log_id, level, index, hash) FROM STDIN") as copy:
                 for offset in range(len(chunk)):  # about one complete subtree per leaf
                     copy.write_row((log_id, 1 + offset % 9, first + offset, secrets.token_bytes(32)))
-            with cursor.copy("COPY webhooks_event (id, tenant_id, environment, type, payload, body, created_at) FROM STDIN") as copy:
+            with cursor.copy("COPY webhooks_event (id, tenant_id, environment, type, body, created_at) FROM STDIN") as copy:
                 for _ in chunk:
-                    copy.write_row(("evt_" + secrets.token_hex(10), tenant_id, "sandbox", "delta.verified", body.decode(), body, now))
+                    copy.write_row(("evt_" + secrets.token_hex(10), tenant_id, "sandbox", "delta.verified", body, now))
             cursor.execute(
                 "INSERT INTO records_signedtreehead (log_id, tree_size, root_hash, note, key_id, public_key, signed_at)"
                 " VALUES (%s, %s, %s, %s, 'abcd1234', 'key', %s)", [log_id, size, secrets.token_bytes(32), "note\n" * 4, now],
