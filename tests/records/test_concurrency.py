@@ -77,3 +77,22 @@ def test_concurrent_same_reference_gives_one_delta(_seal, direct_tenant):
     assert sorted(status for status, _ in results) == [200] * 9 + [201]
     assert len({record_id for _, record_id in results}) == 1
     assert Delta.objects.filter(tenant=direct_tenant.tenant).count() == 1
+
+
+@mock.patch("records.tasks.seal_log.delay")
+def test_same_reference_on_an_existing_record_gives_one_delta(_seal, direct_tenant):
+    """The record exists, so lock and referenceId lookup go out pipelined: the lookup still runs after
+    the lock is granted and sees the delta the lock holder committed."""
+    client = ApiClient(direct_tenant.api_key)
+    assert client.post("/api/v1/balance/delta", {"customerId": "acct-2", "delta": 1, "reason": "open"}).status_code == 201
+    body = {"customerId": "acct-2", "delta": -3, "reason": "usage", "referenceId": "usage:7"}
+
+    def call(_index):
+        response = ApiClient(direct_tenant.api_key).post("/api/v1/balance/delta", body)
+        return response.status_code, response.json()["data"]["recordId"]
+
+    results = _race(12, call)
+    assert sorted(status for status, _ in results) == [200] * 11 + [201]
+    assert len({record_id for _, record_id in results}) == 1
+    record = CustomerRecord.objects.get(tenant=direct_tenant.tenant, customer_id="acct-2")
+    assert Delta.objects.filter(customer_record=record).count() == 2 and record.last_intake_sequence == 2
