@@ -65,17 +65,22 @@ def test_concurrent_first_deltas_create_one_record(_seal, direct_tenant):
     assert sequences == list(range(1, 11)) and record.last_intake_sequence == 10
 
 
+def _race_one_reference(persona, body, count):
+    """`count` threads emit the same body: one 201, the rest replays (200) of that same delta."""
+
+    def call(_index):
+        response = ApiClient(persona.api_key).post("/api/v1/balance/delta", body)
+        return response.status_code, response.json()["data"]["recordId"]
+
+    results = _race(count, call)
+    assert sorted(status for status, _ in results) == [200] * (count - 1) + [201]
+    assert len({record_id for _, record_id in results}) == 1
+
+
 @mock.patch("records.tasks.seal_log.delay")
 def test_concurrent_same_reference_gives_one_delta(_seal, direct_tenant):
     body = {"customerId": "acct-1", "delta": -1, "reason": "usage", "referenceId": "usage:1"}
-
-    def call(_index):
-        response = ApiClient(direct_tenant.api_key).post("/api/v1/balance/delta", body)
-        return response.status_code, response.json()["data"]["recordId"]
-
-    results = _race(10, call)
-    assert sorted(status for status, _ in results) == [200] * 9 + [201]
-    assert len({record_id for _, record_id in results}) == 1
+    _race_one_reference(direct_tenant, body, 10)
     assert Delta.objects.filter(tenant=direct_tenant.tenant).count() == 1
 
 
@@ -86,13 +91,6 @@ def test_same_reference_on_an_existing_record_gives_one_delta(_seal, direct_tena
     client = ApiClient(direct_tenant.api_key)
     assert client.post("/api/v1/balance/delta", {"customerId": "acct-2", "delta": 1, "reason": "open"}).status_code == 201
     body = {"customerId": "acct-2", "delta": -3, "reason": "usage", "referenceId": "usage:7"}
-
-    def call(_index):
-        response = ApiClient(direct_tenant.api_key).post("/api/v1/balance/delta", body)
-        return response.status_code, response.json()["data"]["recordId"]
-
-    results = _race(12, call)
-    assert sorted(status for status, _ in results) == [200] * 11 + [201]
-    assert len({record_id for _, record_id in results}) == 1
+    _race_one_reference(direct_tenant, body, 12)
     record = CustomerRecord.objects.get(tenant=direct_tenant.tenant, customer_id="acct-2")
     assert Delta.objects.filter(customer_record=record).count() == 2 and record.last_intake_sequence == 2
