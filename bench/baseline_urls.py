@@ -9,17 +9,21 @@ no DRF, no model instances: what an emit costs on this stack before any of our o
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from decimal import Decimal
 
-from django.db import connection
+from django.db import connection, transaction
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from pacspace import health, jsonout
+from pacspace.ratelimit import rate_limit_hit
+from records.proofs import canonical_item, content_hash, format_timestamp, loads_exact, to_hex
+from records.tasks import seal_soon
 
 EMIT_TABLE = "bench_delta_emit"
 INSERT = (
@@ -70,14 +74,6 @@ FLOOR_HEAD = "UPDATE records_customerrecord SET last_intake_sequence = %s, last_
 
 @csrf_exempt
 def emit_floor(request: HttpRequest) -> JsonResponse:
-    import hashlib
-
-    from django.db import transaction
-
-    from pacspace.ratelimit import rate_limit_hit
-    from records.proofs import canonical_item, content_hash, format_timestamp, loads_exact, to_hex
-    from records.tasks import seal_soon
-
     body = loads_exact(request.body)
     public_id, secret = request.headers["X-Api-Key"][8:].split(".")
     with connection.cursor() as cursor:

@@ -46,6 +46,7 @@ HEAD_UPDATE = (
     f"UPDATE {quote(CustomerRecord._meta.db_table)} SET last_intake_sequence = %s, last_created_at = %s"
     " WHERE id = %s"
 )
+_HEAD_TIME = CustomerRecord._meta.get_field("last_created_at")
 
 
 @dataclass(frozen=True)
@@ -154,9 +155,9 @@ class _Intake:
             target = self.by_reference.get((record.pk, adjusts["referenceId"]))
         return target if target is not None and target.status != DeltaStatus.FAILED else None
 
-    def add(self, delta: Delta, record: CustomerRecord) -> None:
+    def add(self, delta: Delta) -> None:
         self.pending.append(delta)
-        self.touched[record.pk] = record
+        self.touched[delta.customer_record_id] = delta.customer_record
         self.by_record_id[delta.record_id] = delta
         if delta.reference_id:
             self.by_reference[(delta.customer_record_id, delta.reference_id)] = delta
@@ -170,10 +171,11 @@ class _Intake:
         """Insert the pending deltas and advance the touched records' intake heads: one round trip."""
         with pipelined(), DELTA_INSERT.send(self.pending) as sent:
             if self.touched:
-                prep = CustomerRecord._meta.get_field("last_created_at").get_db_prep_save
+                heads = [
+                    (r.last_intake_sequence, _HEAD_TIME.get_db_prep_save(r.last_created_at, connection), r.pk)
+                    for r in self.touched.values()
+                ]
                 with connection.cursor() as cursor:
-                    heads = [(r.last_intake_sequence, prep(r.last_created_at, connection), r.pk)
-                             for r in self.touched.values()]
                     cursor.executemany(HEAD_UPDATE, heads)
             sent.receive()
         self.pending = []
@@ -237,7 +239,7 @@ def _accept_one(
                 "REFERENCE_CONFLICT", "referenceId already used with different content",
                 details={"recordId": existing.record_id}))
     delta = _build_delta(item, record, vendor, target, created_at)
-    intake.add(delta, record)
+    intake.add(delta)
     return Outcome(index, delta=delta)
 
 
